@@ -1,0 +1,229 @@
+//! The configuration file schema. Every field is documented here and in
+//! `config/portcullis.example.toml`; unknown keys are errors (a typo must not silently
+//! fall back to a default).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener and proxy trust.
+    pub server: Server,
+    /// The OpenID Connect provider and this client.
+    pub oidc: Oidc,
+    /// Session and CSRF cookies.
+    pub cookie: Cookie,
+    /// Session lifetime.
+    pub session: Session,
+    /// Redirect targets.
+    pub redirect: Redirect,
+    /// Global authorization.
+    pub authz: Authz,
+    /// Response headers of `/oauth2/auth`.
+    pub headers: Headers,
+    /// Logging.
+    pub log: Log,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Address to listen on.
+    pub listen: String,
+    /// CIDRs (or single addresses) of proxies whose forwarded headers are believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4180".into(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Scopes as a space-separated string or a list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Scopes {
+    /// `"openid email"`
+    Text(String),
+    /// `["openid", "email"]`
+    List(Vec<String>),
+}
+
+impl Scopes {
+    /// The individual scopes.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Scopes::Text(s) => s.split_whitespace().map(str::to_owned).collect(),
+            Scopes::List(l) => l
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
+/// `[oidc]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Oidc {
+    /// Issuer URL, exactly as in the provider's `iss` (Dex: its `issuer`).
+    pub issuer_url: String,
+    /// Client id registered at the provider.
+    pub client_id: String,
+    /// Client secret (prefer `client_secret_file` or the environment).
+    pub client_secret: String,
+    /// File whose content (trimmed) is the client secret.
+    pub client_secret_file: String,
+    /// `https://auth.example.com/oauth2/callback`, registered at the provider.
+    pub redirect_url: String,
+    /// Scopes requested at login.
+    pub scopes: Scopes,
+    /// Claim naming the user (`X-Auth-Request-User`).
+    pub username_claim: String,
+    /// Claim listing groups.
+    pub groups_claim: String,
+    /// Accept ID tokens with `email_verified: false`.
+    pub allow_unverified_email: bool,
+    /// Timeout of each provider call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Oidc {
+    fn default() -> Self {
+        Self {
+            issuer_url: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            client_secret_file: String::new(),
+            redirect_url: String::new(),
+            scopes: Scopes::Text("openid email profile groups offline_access".into()),
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            allow_unverified_email: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[cookie]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cookie {
+    /// Base cookie name.
+    pub name: String,
+    /// Base64 32-byte keys; the first seals, all open.
+    pub secrets: Vec<String>,
+    /// Parent domains such as `.example.com`.
+    pub domains: Vec<String>,
+    /// The `Secure` attribute.
+    pub secure: bool,
+    /// `lax`, `strict` or `none`.
+    pub samesite: String,
+    /// Lifetime of a login attempt (the CSRF cookie).
+    #[serde(with = "humantime_serde")]
+    pub csrf_expire: Duration,
+}
+
+impl Default for Cookie {
+    fn default() -> Self {
+        Self {
+            name: "_portcullis".into(),
+            secrets: Vec::new(),
+            domains: Vec::new(),
+            secure: true,
+            samesite: "lax".into(),
+            csrf_expire: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// `[session]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Session {
+    /// Absolute session lifetime.
+    #[serde(with = "humantime_serde")]
+    pub lifetime: Duration,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// `[redirect]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redirect {
+    /// `host`, `.parent`, `host:port`, `host:*` entries.
+    pub whitelist_domains: Vec<String>,
+    /// Target when `rd` is missing or rejected.
+    pub default: String,
+}
+
+impl Default for Redirect {
+    fn default() -> Self {
+        Self {
+            whitelist_domains: Vec::new(),
+            default: "/".into(),
+        }
+    }
+}
+
+/// `[authz]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Authz {
+    /// Groups admitted (any of).
+    pub allowed_groups: Vec<String>,
+    /// Email domains admitted (any of).
+    pub allowed_email_domains: Vec<String>,
+}
+
+/// `[headers]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Headers {
+    /// Header carrying `Bearer <id_token>`.
+    pub token: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self {
+            token: "Authorization".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// A `tracing` filter (`info`, `portcullis_http=debug,info`…); `RUST_LOG` overrides.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}

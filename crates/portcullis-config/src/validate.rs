@@ -1,0 +1,403 @@
+//! Schema → settings, collecting every problem (oauth2-proxy's `pkg/validation` habit):
+//! an operator fixing a config wants the whole list, not one error per restart.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use portcullis_http::redirect::{Whitelist, validate_redirect};
+use portcullis_http::settings::{
+    AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
+    SameSite,
+};
+use portcullis_oidc::OidcSettings;
+use portcullis_session::Key;
+use portcullis_session::chunk::DEFAULT_CHUNK_SIZE;
+
+use crate::schema::Config;
+
+/// One configuration problem: the key and what is wrong. Never contains secret values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path.
+    pub key: String,
+    /// What is wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the binary needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    /// Main listener.
+    pub listen: SocketAddr,
+    /// The HTTP service's settings.
+    pub http: HttpSettings,
+    /// The relying party's settings.
+    pub oidc: OidcSettings,
+    /// Cookie keys, sealing key first.
+    pub keys: Vec<Key>,
+    /// Log filter.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.to_owned(),
+            message: message.into(),
+        });
+    }
+}
+
+fn positive(errors: &mut Errors, key: &str, d: Duration, min: Duration) {
+    if d < min {
+        errors.push(key, format!("must be at least {}s", min.as_secs()));
+    }
+}
+
+/// Validates the whole configuration, returning every problem found.
+pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
+    let mut e = Errors(Vec::new());
+
+    let listen = c
+        .server
+        .listen
+        .parse::<SocketAddr>()
+        .map_err(|_| {
+            e.push(
+                "server.listen",
+                format!("{:?} is not an address:port", c.server.listen),
+            )
+        })
+        .ok();
+    let mut trusted_proxies = Vec::new();
+    for p in &c.server.trusted_proxies {
+        match p
+            .parse::<IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => e.push(
+                "server.trusted_proxies",
+                format!("{p:?} is not a CIDR or IP address"),
+            ),
+        }
+    }
+
+    // --- oidc
+    let o = &c.oidc;
+    check_url(&mut e, "oidc.issuer_url", &o.issuer_url);
+    check_url(&mut e, "oidc.redirect_url", &o.redirect_url);
+    if o.client_id.is_empty() {
+        e.push("oidc.client_id", "is required");
+    }
+    let client_secret = match (o.client_secret.is_empty(), o.client_secret_file.is_empty()) {
+        (false, false) => {
+            e.push(
+                "oidc.client_secret",
+                "set either client_secret or client_secret_file, not both",
+            );
+            None
+        }
+        (true, true) => {
+            e.push(
+                "oidc.client_secret",
+                "is required (or oidc.client_secret_file)",
+            );
+            None
+        }
+        (false, true) => Some(o.client_secret.clone()),
+        (true, false) => match std::fs::read_to_string(&o.client_secret_file) {
+            Ok(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Ok(_) => {
+                e.push("oidc.client_secret_file", "file is empty");
+                None
+            }
+            Err(err) => {
+                e.push(
+                    "oidc.client_secret_file",
+                    format!("cannot read {:?}: {err}", o.client_secret_file),
+                );
+                None
+            }
+        },
+    };
+    let scopes = o.scopes.to_vec();
+    if !scopes.iter().any(|s| s == "openid") {
+        e.push("oidc.scopes", "must include openid");
+    }
+    if o.username_claim.is_empty() {
+        e.push("oidc.username_claim", "must not be empty");
+    }
+    if o.groups_claim.is_empty() {
+        e.push("oidc.groups_claim", "must not be empty");
+    }
+    positive(&mut e, "oidc.timeout", o.timeout, Duration::from_secs(1));
+
+    // --- cookie
+    let ck = &c.cookie;
+    if ck.name.is_empty()
+        || !ck
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        e.push(
+            "cookie.name",
+            "must be non-empty and use only letters, digits, '_' and '-'",
+        );
+    }
+    let mut keys = Vec::new();
+    if ck.secrets.is_empty() {
+        e.push(
+            "cookie.secrets",
+            "at least one secret is required; generate one with `portcullis secret` or `openssl rand -base64 32`",
+        );
+    }
+    for (i, s) in ck.secrets.iter().enumerate() {
+        match Key::from_base64(s) {
+            Ok(k) => keys.push(k),
+            Err(err) => e.push(&format!("cookie.secrets[{i}]"), err.to_string()),
+        }
+    }
+    for d in &ck.domains {
+        let bare = d.trim_start_matches('.');
+        if bare.is_empty()
+            || !bare.contains('.') && bare != "localhost"
+            || !bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            || bare.ends_with('.')
+        {
+            e.push(
+                "cookie.domains",
+                format!("{d:?} is not a domain like .example.com"),
+            );
+        }
+    }
+    let same_site = match ck.samesite.to_ascii_lowercase().as_str() {
+        "lax" => Some(SameSite::Lax),
+        "strict" => Some(SameSite::Strict),
+        "none" => Some(SameSite::None),
+        other => {
+            e.push(
+                "cookie.samesite",
+                format!("{other:?} is not lax, strict or none"),
+            );
+            None
+        }
+    };
+    if same_site == Some(SameSite::None) && !ck.secure {
+        e.push(
+            "cookie.samesite",
+            "none requires cookie.secure = true (browsers drop it otherwise)",
+        );
+    }
+    positive(
+        &mut e,
+        "cookie.csrf_expire",
+        ck.csrf_expire,
+        Duration::from_secs(60),
+    );
+    positive(
+        &mut e,
+        "session.lifetime",
+        c.session.lifetime,
+        Duration::from_secs(60),
+    );
+
+    // --- redirect
+    let whitelist = match Whitelist::parse(&c.redirect.whitelist_domains) {
+        Ok(w) => Some(w),
+        Err(errs) => {
+            for err in errs {
+                e.push("redirect.whitelist_domains", err.to_string());
+            }
+            None
+        }
+    };
+    if let Some(w) = &whitelist {
+        if let Err(err) = validate_redirect(&c.redirect.default, w) {
+            e.push(
+                "redirect.default",
+                format!(
+                    "{:?} is not an acceptable target: {err}",
+                    c.redirect.default
+                ),
+            );
+        }
+    }
+
+    // --- headers
+    if http::HeaderName::try_from(c.headers.token.as_str()).is_err() {
+        e.push(
+            "headers.token",
+            format!("{:?} is not a valid header name", c.headers.token),
+        );
+    }
+    let log_format = match c.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            e.push("log.format", format!("{other:?} is not text or json"));
+            LogFormat::Text
+        }
+    };
+
+    match (e.0.is_empty(), listen, client_secret, same_site, whitelist) {
+        (true, Some(listen), Some(client_secret), Some(same_site), Some(whitelist)) => {
+            Ok(Settings {
+                listen,
+                http: HttpSettings {
+                    trusted_proxies,
+                    cookie: CookieSettings {
+                        name: ck.name.clone(),
+                        domains: ck.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                        secure: ck.secure,
+                        same_site,
+                        csrf_lifetime: ck.csrf_expire,
+                        chunk_size: DEFAULT_CHUNK_SIZE,
+                    },
+                    redirect: RedirectSettings {
+                        whitelist,
+                        default: c.redirect.default.clone(),
+                    },
+                    authz: AuthzSettings {
+                        allowed_groups: c.authz.allowed_groups.clone(),
+                        allowed_email_domains: c.authz.allowed_email_domains.clone(),
+                    },
+                    headers: HeaderSettings {
+                        token: c.headers.token.clone(),
+                    },
+                    claims: ClaimSettings {
+                        username: o.username_claim.clone(),
+                        groups: o.groups_claim.clone(),
+                    },
+                    session_lifetime: c.session.lifetime,
+                },
+                oidc: OidcSettings {
+                    issuer_url: o.issuer_url.clone(),
+                    client_id: o.client_id.clone(),
+                    client_secret,
+                    redirect_url: o.redirect_url.clone(),
+                    scopes,
+                    timeout: o.timeout,
+                    allow_unverified_email: o.allow_unverified_email,
+                },
+                keys,
+                log_level: c.log.level.clone(),
+                log_format,
+            })
+        }
+        _ => Err(e.0),
+    }
+}
+
+fn check_url(e: &mut Errors, key: &str, value: &str) {
+    if value.is_empty() {
+        e.push(key, "is required");
+        return;
+    }
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => e.push(key, format!("{value:?} is not an http(s) URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::schema::Scopes;
+
+    fn good() -> Config {
+        let mut c = Config::default();
+        c.oidc.issuer_url = "https://dex.example.com".into();
+        c.oidc.client_id = "portcullis".into();
+        c.oidc.client_secret = "s3cret".into();
+        c.oidc.redirect_url = "https://auth.example.com/oauth2/callback".into();
+        c.cookie.secrets = vec![Key::from_bytes([1; 32]).to_base64()];
+        c.cookie.domains = vec![".example.com".into()];
+        c.redirect.whitelist_domains = vec![".example.com".into()];
+        c
+    }
+
+    #[test]
+    fn good_config_validates() {
+        let s = validate(&good()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:4180");
+        assert_eq!(
+            s.oidc.scopes,
+            ["openid", "email", "profile", "groups", "offline_access"]
+        );
+        assert_eq!(s.keys.len(), 1);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = good();
+        c.server.listen = "nope".into();
+        c.server.trusted_proxies = vec!["10.0.0.0/8".into(), "bad".into()];
+        c.oidc.issuer_url = String::new();
+        c.oidc.client_secret_file = "/x".into();
+        c.oidc.scopes = Scopes::Text("email".into());
+        c.cookie.secrets = vec!["short".into()];
+        c.cookie.samesite = "sometimes".into();
+        c.redirect.whitelist_domains = vec!["*.example.com".into(), "https://x.com".into()];
+        c.headers.token = "bad header".into();
+        let errors = validate(&c).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        for k in [
+            "server.listen",
+            "server.trusted_proxies",
+            "oidc.issuer_url",
+            "oidc.client_secret",
+            "oidc.scopes",
+            "cookie.secrets[0]",
+            "cookie.samesite",
+            "redirect.whitelist_domains",
+            "headers.token",
+        ] {
+            assert!(keys.contains(&k), "missing {k} in {errors:?}");
+        }
+        assert_eq!(
+            keys.iter()
+                .filter(|k| **k == "redirect.whitelist_domains")
+                .count(),
+            2
+        );
+        assert!(!format!("{errors:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn samesite_none_needs_secure() {
+        let mut c = good();
+        c.cookie.samesite = "none".into();
+        c.cookie.secure = false;
+        assert!(
+            validate(&c)
+                .unwrap_err()
+                .iter()
+                .any(|e| e.key == "cookie.samesite")
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! `/oauth2/auth`: the nginx `auth_request` endpoint.
+//!
+//! Answers only 202 (allowed, identity in headers), 401 (no usable session) or 403
+//! (signed in, refused by policy). Never a redirect: nginx treats anything but
+//! 2xx/401/403 as an error.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use portcullis_oidc::provider::unix_now;
+
+use crate::AppState;
+use crate::authz;
+use crate::cookies::RequestCookies;
+use crate::handlers::Ctx;
+use crate::session::{self, Loaded, Lookup};
+
+/// Identity headers, in the names oauth2-proxy made familiar.
+pub const USER: &str = "x-auth-request-user";
+/// The user's email.
+pub const EMAIL: &str = "x-auth-request-email";
+/// Comma-separated groups.
+pub const GROUPS: &str = "x-auth-request-groups";
+/// `preferred_username`.
+pub const PREFERRED_USERNAME: &str = "x-auth-request-preferred-username";
+
+/// The handler.
+pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let cookies = RequestCookies::parse(&parts.headers);
+    match session::load(&state, &cookies, unix_now()) {
+        Lookup::Valid(loaded) => {
+            if let Err(denial) = authz::check(&loaded.identity, &state.settings.authz) {
+                let ctx = Ctx::new(&state, &parts);
+                tracing::info!(request_id = %ctx.request_id, user = %loaded.identity.user, reason = denial.reason(), "auth: denied by policy");
+                return StatusCode::FORBIDDEN.into_response();
+            }
+            let mut response = StatusCode::ACCEPTED.into_response();
+            identity_headers(&state, &loaded, response.headers_mut());
+            response
+        }
+        other => {
+            tracing::debug!(reason = other.reason(), "auth: unauthenticated");
+            StatusCode::UNAUTHORIZED.into_response()
+        }
+    }
+}
+
+/// Writes the token and identity headers. Values that are not valid header values
+/// (control characters from a strange provider) are left out rather than sent broken.
+pub fn identity_headers(state: &AppState, loaded: &Loaded, headers: &mut HeaderMap) {
+    let token_header = HeaderName::try_from(state.settings.headers.token.as_str()).ok();
+    if let (Some(name), Ok(value)) = (
+        token_header,
+        HeaderValue::try_from(format!("Bearer {}", loaded.state.id_token)),
+    ) {
+        headers.insert(name, value);
+    }
+    let id = &loaded.identity;
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put(USER, &id.user);
+    if let Some(email) = &id.email {
+        put(EMAIL, email);
+    }
+    if !id.groups.is_empty() {
+        put(GROUPS, &id.groups.join(","));
+    }
+    if let Some(pu) = &id.preferred_username {
+        put(PREFERRED_USERNAME, pu);
+    }
+}

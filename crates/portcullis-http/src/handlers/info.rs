@@ -1,0 +1,63 @@
+//! `/oauth2/userinfo`, `/ping`, `/ready` and the landing page.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use portcullis_oidc::provider::unix_now;
+
+use crate::AppState;
+use crate::cookies::RequestCookies;
+use crate::pages::escape;
+use crate::session::{self, Lookup};
+
+/// The signed-in identity as JSON, or 401.
+pub async fn userinfo(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let cookies = RequestCookies::parse(&parts.headers);
+    match session::load(&state, &cookies, unix_now()) {
+        Lookup::Valid(loaded) => Json(&loaded.identity).into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "unauthenticated"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Liveness: the process answers. Never touches sessions or the provider.
+pub async fn ping() -> &'static str {
+    "OK"
+}
+
+/// Readiness: the provider has been discovered.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.provider.get().is_some() {
+        (StatusCode::OK, "OK").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider not discovered yet",
+        )
+            .into_response()
+    }
+}
+
+/// The default post-login target on the auth host: who you are, and links.
+pub async fn root(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let cookies = RequestCookies::parse(&parts.headers);
+    let body = match session::load(&state, &cookies, unix_now()) {
+        Lookup::Valid(loaded) => format!(
+            r#"<p>Signed in as <strong id="user">{}</strong>.</p><p><a href="/oauth2/sign_out">Sign out</a></p>"#,
+            escape(&loaded.identity.user)
+        ),
+        _ => r#"<p>You are not signed in.</p><p><a href="/oauth2/start?rd=%2F">Sign in</a></p>"#
+            .to_owned(),
+    };
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Portcullis</title></head><body><main><h1>Portcullis</h1>{body}</main></body></html>"#
+    ))
+    .into_response()
+}

@@ -1,0 +1,307 @@
+//! `/oauth2/start` and `/oauth2/callback`: the authorization-code flow.
+//!
+//! Each login attempt has its own CSRF cookie (`NAME_csrf_<state prefix>`) holding the
+//! sealed state, nonce, PKCE verifier and validated `rd`, so several tabs can log in at
+//! once without breaking each other, and nothing about the attempt lives on the server.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use portcullis_oidc::OidcError;
+use portcullis_oidc::provider::unix_now;
+use portcullis_session::SessionState;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::authz;
+use crate::cookies::{CookieWriter, RequestCookies, csrf_cookie_name};
+use crate::handlers::{Ctx, query_param, safe_redirect};
+use crate::identity::Identity;
+use crate::pages::error_page;
+
+/// What one login attempt must remember until the callback (sealed in its cookie).
+#[derive(Serialize, Deserialize)]
+struct LoginAttempt {
+    /// OAuth `state`.
+    s: String,
+    /// OIDC `nonce`.
+    n: String,
+    /// PKCE verifier.
+    v: String,
+    /// Validated redirect target.
+    rd: String,
+    /// Expiry (unix seconds); the cookie's Max-Age is only advisory.
+    exp: u64,
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(http::header::LOCATION, v);
+    }
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn append_cookies(response: &mut Response, cookies: impl IntoIterator<Item = HeaderValue>) {
+    for c in cookies {
+        response.headers_mut().append(http::header::SET_COOKIE, c);
+    }
+}
+
+fn retry_link(rd: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    format!("/oauth2/start?rd={encoded}")
+}
+
+/// `/oauth2/start?rd=`: clears any existing session (no session fixation), remembers
+/// the attempt in its own cookie, and sends the browser to the provider.
+pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let ctx = Ctx::new(&state, &parts);
+    let raw_rd = query_param(&parts, "rd").or_else(|| {
+        ctx.fwd
+            .header(&parts.headers, "x-auth-request-redirect")
+            .map(str::to_owned)
+    });
+    let rd = safe_redirect(&state, raw_rd.as_deref(), &ctx.request_id, "start");
+    let Some(provider) = state.provider.get() else {
+        tracing::warn!(request_id = %ctx.request_id, "login refused: provider not discovered yet");
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in temporarily unavailable",
+            "The identity provider has not been reached yet. Please try again in a moment.",
+            &ctx.request_id,
+            Some(&retry_link(&rd)),
+        );
+    };
+    let request = provider.authorization_request();
+    let attempt = LoginAttempt {
+        s: request.state.clone(),
+        n: request.nonce,
+        v: request.pkce_verifier,
+        rd,
+        exp: unix_now() + state.settings.cookie.csrf_lifetime.as_secs(),
+    };
+    let cookies = RequestCookies::parse(&parts.headers);
+    let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
+    let csrf = csrf_cookie_name(&state.settings.cookie.name, &request.state)
+        .and_then(|name| {
+            state
+                .keyring
+                .seal_json(&name, &attempt)
+                .ok()
+                .map(|sealed| (name, sealed))
+        })
+        .and_then(|(name, sealed)| writer.csrf(name, sealed));
+    let Some(csrf) = csrf else {
+        tracing::error!(request_id = %ctx.request_id, "could not seal the login attempt");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "An internal error occurred.",
+            &ctx.request_id,
+            None,
+        );
+    };
+    tracing::info!(request_id = %ctx.request_id, "login started");
+    let mut response = redirect(request.url.as_str());
+    append_cookies(&mut response, writer.clear_session(&cookies));
+    append_cookies(&mut response, [csrf]);
+    response
+}
+
+/// `/oauth2/callback`: checks the attempt, exchanges the code, verifies the ID token,
+/// writes the session and sends the user to the remembered, re-validated `rd`.
+pub async fn callback(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let ctx = Ctx::new(&state, &parts);
+    let rid = ctx.request_id.as_str();
+    let default_rd = state.settings.redirect.default.clone();
+    let cookies = RequestCookies::parse(&parts.headers);
+    let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
+    let oauth_state = query_param(&parts, "state");
+    let csrf_name = oauth_state
+        .as_deref()
+        .and_then(|s| csrf_cookie_name(&state.settings.cookie.name, s));
+    // Whatever happens next, this attempt is over: expire its cookie.
+    let clear_csrf: Vec<HeaderValue> = csrf_name
+        .iter()
+        .filter(|n| cookies.get(n).is_some())
+        .filter_map(|n| writer.removal(n.clone()))
+        .collect();
+    let fail = |status: StatusCode, title: &str, message: &str, retry: bool| {
+        let mut r = error_page(
+            status,
+            title,
+            message,
+            rid,
+            retry.then(|| retry_link(&default_rd)).as_deref(),
+        );
+        append_cookies(&mut r, clear_csrf.clone());
+        r
+    };
+
+    if let Some(error) = query_param(&parts, "error") {
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        tracing::info!(request_id = rid, error = %code, "provider returned an error to the callback");
+        let status = if code == "access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return fail(
+            status,
+            "Sign-in was not completed",
+            &format!("The identity provider answered: {code}."),
+            true,
+        );
+    }
+    let (Some(code), Some(oauth_state), Some(csrf_name)) = (
+        query_param(&parts, "code"),
+        oauth_state.as_deref(),
+        csrf_name.as_deref(),
+    ) else {
+        tracing::info!(request_id = rid, "callback without code or state");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in response",
+            "The sign-in response is missing its code or state.",
+            true,
+        );
+    };
+    let attempt: Option<LoginAttempt> = cookies
+        .get(csrf_name)
+        .and_then(|sealed| state.keyring.open_json(csrf_name, sealed).ok());
+    let now = unix_now();
+    let attempt = match attempt {
+        Some(a) if bool::from(a.s.as_bytes().ct_eq(oauth_state.as_bytes())) && now < a.exp => a,
+        other => {
+            let reason = match other {
+                None => "no matching login cookie",
+                Some(a) if now >= a.exp => "login attempt expired",
+                Some(_) => "state mismatch",
+            };
+            tracing::info!(request_id = rid, reason, "callback rejected");
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in attempt expired or was started in another browser. Please sign in again.",
+                true,
+            );
+        }
+    };
+    let Some(provider) = state.provider.get() else {
+        return fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in temporarily unavailable",
+            "The identity provider has not been reached yet.",
+            true,
+        );
+    };
+    let tokens = match provider.exchange_code(&code, &attempt.v, &attempt.n).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(request_id = rid, error = %e, "code exchange failed");
+            let (status, title, message) = match &e {
+                OidcError::Unavailable(_) | OidcError::Discovery(_) => (
+                    StatusCode::BAD_GATEWAY,
+                    "Identity provider unavailable",
+                    "The identity provider could not be reached. Please try again.",
+                ),
+                OidcError::Rejected { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in was not completed",
+                    "The identity provider refused this sign-in (it may have been used already). Please sign in again.",
+                ),
+                OidcError::EmailNotVerified => (
+                    StatusCode::FORBIDDEN,
+                    "Email not verified",
+                    "Your identity provider reports that your email address is not verified.",
+                ),
+                OidcError::Config(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    "An internal error occurred.",
+                ),
+                OidcError::InvalidResponse(_) | OidcError::Verify(_) => (
+                    StatusCode::BAD_GATEWAY,
+                    "Invalid answer from the identity provider",
+                    "The identity provider's answer could not be verified.",
+                ),
+            };
+            return fail(
+                status,
+                title,
+                message,
+                status != StatusCode::INTERNAL_SERVER_ERROR,
+            );
+        }
+    };
+    let Some(identity) = Identity::from_claims(&tokens.claims, &state.settings.claims) else {
+        tracing::warn!(request_id = rid, claim = %state.settings.claims.username, "ID token lacks the username claim");
+        return fail(
+            StatusCode::BAD_GATEWAY,
+            "Incomplete identity",
+            "The identity provider did not send the claim that names you.",
+            false,
+        );
+    };
+    let lifetime = state.settings.session_lifetime.as_secs();
+    let session = SessionState {
+        id_token: tokens.id_token,
+        id_token_expires_at: tokens.id_token_expires_at,
+        refresh_token: tokens.refresh_token,
+        created_at: now,
+        expires_at: now + lifetime,
+    };
+    let written = state
+        .keyring
+        .seal_json(&state.settings.cookie.name, &session)
+        .ok()
+        .and_then(|sealed| writer.session(&sealed, lifetime, &cookies).ok());
+    let Some(session_cookies) = written else {
+        tracing::error!(request_id = rid, user = %identity.user, "session could not be sealed or is too large for cookies");
+        return fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "Your session is too large to store.",
+            false,
+        );
+    };
+    let mut response = match authz::check(&identity, &state.settings.authz) {
+        Ok(()) => {
+            let rd = safe_redirect(&state, Some(&attempt.rd), rid, "callback");
+            tracing::info!(request_id = rid, user = %identity.user, "login completed");
+            redirect(&rd)
+        }
+        Err(denial) => {
+            // The session is kept so `/oauth2/auth` answers 403 (not 401, which would
+            // loop through the login again); the user sees why.
+            tracing::info!(request_id = rid, user = %identity.user, reason = denial.reason(), "login completed but access denied");
+            error_page(
+                StatusCode::FORBIDDEN,
+                "Access denied",
+                &format!(
+                    "You are signed in as {}, but {}.",
+                    identity.user,
+                    denial.reason()
+                ),
+                rid,
+                None,
+            )
+        }
+    };
+    append_cookies(&mut response, session_cookies);
+    append_cookies(&mut response, clear_csrf);
+    response
+}

@@ -1,0 +1,35 @@
+//! `/oauth2/sign_out?rd=`: ends the session and leaves for a validated target.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+
+use crate::AppState;
+use crate::cookies::{CookieWriter, RequestCookies};
+use crate::handlers::{Ctx, query_param, safe_redirect};
+
+/// The handler (GET and POST).
+pub async fn sign_out(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let ctx = Ctx::new(&state, &parts);
+    let raw = query_param(&parts, "rd");
+    let rd = safe_redirect(&state, raw.as_deref(), &ctx.request_id, "sign_out");
+    let cookies = RequestCookies::parse(&parts.headers);
+    let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&rd) {
+        headers.insert(http::header::LOCATION, v);
+    }
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    for c in writer.clear_session(&cookies) {
+        headers.append(http::header::SET_COOKIE, c);
+    }
+    tracing::info!(request_id = %ctx.request_id, "signed out");
+    response
+}

@@ -1,0 +1,101 @@
+//! The HTTP service: the `/oauth2/*` endpoints that nginx `auth_request` and browsers
+//! talk to, and the policy around them.
+//!
+//! Owns: routing and the tower stack, cookies on the wire, the redirect validator,
+//! forwarded-header trust, authorization, and the mapping from failures to statuses.
+//! Does not own: sealing (`portcullis-session`), provider protocol (`portcullis-oidc`),
+//! configuration formats (`portcullis-config`), sockets and signals (`portcullis`).
+//!
+//! # Layout
+//! - [`handlers`]: one function per endpoint.
+//! - [`session`]: finding and opening the session a request carries.
+//! - [`cookies`]: `Cookie` parsing and `Set-Cookie` writing (domains, chunks, CSRF).
+//! - [`redirect`]: the ONE validator for `rd` targets.
+//! - [`forwarded`]: forwarded headers, believed only from trusted proxies.
+//! - [`authz`], [`identity`]: who the user is and whether they may pass.
+//! - [`provider`]: the provider handle discovered in the background.
+//! - [`pages`], [`request_id`], [`settings`].
+
+pub mod authz;
+pub mod cookies;
+pub mod forwarded;
+pub mod handlers;
+pub mod identity;
+pub mod pages;
+pub mod provider;
+pub mod redirect;
+pub mod request_id;
+pub mod session;
+pub mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get};
+use portcullis_session::Keyring;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+pub use provider::ProviderSlot;
+pub use settings::HttpSettings;
+
+/// Shared state of the service: settings, keys and the provider handle. Built once by
+/// the binary (or a test) and passed to [`app`]; there is no global configuration.
+#[derive(Debug)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: HttpSettings,
+    /// Cookie keys: the first seals, all open.
+    pub keyring: Keyring,
+    /// The provider, once discovered.
+    pub provider: ProviderSlot,
+}
+
+/// The service as a `Router`, for the binary to serve and for tests to call in-process.
+///
+/// Layers, outermost first: catch panics (a bug answers 500, never kills the
+/// connection task) → mark `Cookie`/`Authorization`/`Set-Cookie` sensitive so no trace
+/// layer prints them → one span per request with an access-log line at the end →
+/// request id (inside the span, so it is recorded on it) → routes.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/oauth2/auth", any(handlers::auth::auth))
+        .route("/oauth2/start", get(handlers::login::start))
+        .route("/oauth2/callback", get(handlers::login::callback))
+        .route(
+            "/oauth2/sign_out",
+            get(handlers::sign_out::sign_out).post(handlers::sign_out::sign_out),
+        )
+        .route("/oauth2/userinfo", get(handlers::info::userinfo))
+        .route("/ping", get(handlers::info::ping))
+        .route("/ready", get(handlers::info::ready))
+        .route("/", get(handlers::info::root))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_id::layer,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &http::Request<_>| {
+                    // The path only: queries carry authorization codes and `rd` values.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
+        .layer(SetSensitiveHeadersLayer::new([
+            http::header::COOKIE,
+            http::header::AUTHORIZATION,
+            http::header::SET_COOKIE,
+        ]))
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}

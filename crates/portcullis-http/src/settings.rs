@@ -1,0 +1,93 @@
+//! The settings the HTTP service runs with: plain, already-validated values built by
+//! `portcullis-config` (which alone knows file formats and environment names).
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::redirect::Whitelist;
+
+/// Everything the service needs besides keys and the provider.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Peers whose forwarded headers (`X-Forwarded-*`, `X-Original-URL`,
+    /// `X-Auth-Request-Redirect`) are believed. Empty: nobody's.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Session and CSRF cookie attributes.
+    pub cookie: CookieSettings,
+    /// Where users may be sent after sign-in and sign-out.
+    pub redirect: RedirectSettings,
+    /// Who may pass once signed in.
+    pub authz: AuthzSettings,
+    /// Names of the headers `/oauth2/auth` answers with.
+    pub headers: HeaderSettings,
+    /// Which ID-token claims name the user and their groups.
+    pub claims: ClaimSettings,
+    /// Absolute session lifetime: a user signs in again after this, whatever refreshes do.
+    pub session_lifetime: Duration,
+}
+
+/// `SameSite` attribute values (RFC 6265bis §4.1.2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on top-level navigations from other sites: what SSO across sub-domains needs.
+    Lax,
+    /// Never sent cross-site.
+    Strict,
+    /// Always sent; requires `Secure`.
+    None,
+}
+
+/// Cookie attributes.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    /// Base name; chunks are `NAME_0…`, CSRF cookies `NAME_csrf_<id>`.
+    pub name: String,
+    /// Parent domains (`.example.com`); the longest one matching the request host is
+    /// used, none matching means a host-only cookie.
+    pub domains: Vec<String>,
+    /// `Secure` attribute. Only the loopback demo turns it off.
+    pub secure: bool,
+    /// `SameSite` of the session cookie.
+    pub same_site: SameSite,
+    /// How long a login attempt (its CSRF cookie) stays valid.
+    pub csrf_lifetime: Duration,
+    /// Largest value per cookie before splitting into chunks.
+    pub chunk_size: usize,
+}
+
+/// Redirect policy.
+#[derive(Debug, Clone)]
+pub struct RedirectSettings {
+    /// Hosts absolute `rd` URLs may point to.
+    pub whitelist: Whitelist,
+    /// Where to go when `rd` is missing or rejected (a path on the auth host).
+    pub default: String,
+}
+
+/// Global authorization. Empty lists admit everyone who signs in.
+#[derive(Debug, Clone, Default)]
+pub struct AuthzSettings {
+    /// The user must be in at least one of these groups.
+    pub allowed_groups: Vec<String>,
+    /// The user's email (exactly one `@`) must be in one of these domains.
+    pub allowed_email_domains: Vec<String>,
+}
+
+/// Response header names of `/oauth2/auth`.
+#[derive(Debug, Clone)]
+pub struct HeaderSettings {
+    /// Carries the ID token: `Authorization` gets `Bearer <id_token>`, any other header
+    /// name gets the same value (Headlamp reads `X-Forwarded-Id-Token`, for instance).
+    pub token: String,
+}
+
+/// Claim names.
+#[derive(Debug, Clone)]
+pub struct ClaimSettings {
+    /// The claim that names the user (`X-Auth-Request-User`); Kubernetes'
+    /// `--oidc-username-claim` should match.
+    pub username: String,
+    /// The claim with group names; Kubernetes' `--oidc-groups-claim` should match.
+    pub groups: String,
+}

@@ -1,0 +1,123 @@
+//! The `portcullis` process: logging, listeners, background discovery and shutdown.
+//!
+//! `main.rs` only parses the command line; everything a test may want to run in-process
+//! lives here ([`spawn`]), in the mini-redis `start_server()` style.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use portcullis_config::{LogFormat, Settings};
+use portcullis_http::{AppState, ProviderSlot};
+use portcullis_session::Keyring;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
+/// Safe to call twice: the second call does nothing.
+pub fn init_logging(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Builds the shared state from validated settings.
+pub fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    let keyring = Keyring::new(&settings.keys).context("no cookie secret configured")?;
+    Ok(Arc::new(AppState {
+        settings: settings.http.clone(),
+        keyring,
+        provider: ProviderSlot::default(),
+    }))
+}
+
+/// A running server: its address and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The shared state (tests inspect readiness).
+    pub state: Arc<AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits for the server.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Binds `settings.listen`, starts provider discovery in the background, and serves
+/// until `stop` is called.
+pub async fn spawn(settings: Settings) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let state = state(&settings)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, Arc::clone(&state), settings, async {
+        let _ = rx.await;
+    }));
+    Ok(Running {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let discovery_state = Arc::clone(&state);
+    let discovery = tokio::spawn(async move {
+        portcullis_http::provider::discover_until_ready(&discovery_state.provider, settings.oidc)
+            .await;
+    });
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let app = portcullis_http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    discovery.abort();
+    result.context("server failed")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

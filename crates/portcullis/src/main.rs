@@ -1,0 +1,133 @@
+//! `portcullis`: single sign-on in front of every cluster's dashboard.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis_config::{Override, load, validate};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Central OIDC auth-request proxy for Kubernetes dashboards"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override any key: `--set oidc.issuer_url=https://dex.example.com` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<Override>,
+    /// Shorthand for `--set server.listen=ADDR`.
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+impl ConfigArgs {
+    fn overrides(&self) -> Vec<Override> {
+        let mut o = self.set.clone();
+        if let Some(listen) = &self.listen {
+            o.push(Override {
+                key: "server.listen".into(),
+                value: toml::Value::String(listen.clone()),
+            });
+        }
+        o
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(ConfigArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a new random cookie secret (base64 of 32 bytes).
+    Secret,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Load and validate the configuration, printing every problem (exit status 2 if any).
+    Check(ConfigArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Secret => match portcullis_session::Key::generate() {
+            Ok(k) => {
+                println!("{}", k.to_base64());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => match load_settings(&args) {
+            Ok(_) => {
+                println!("configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Serve(args) => {
+            let settings = match load_settings(&args) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            portcullis::init_logging(&settings.log_level, settings.log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(settings)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "portcullis stopped with an error");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Loads and validates; on failure prints every problem and returns exit status 2.
+fn load_settings(args: &ConfigArgs) -> Result<portcullis_config::Settings, ExitCode> {
+    let config = load(args.config.as_deref(), &args.overrides()).map_err(|e| {
+        eprintln!("configuration error: {e}");
+        ExitCode::from(2)
+    })?;
+    validate(&config).map_err(|errors| {
+        eprintln!("configuration has {} problem(s):", errors.len());
+        for e in &errors {
+            eprintln!("  - {e}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+async fn run(settings: portcullis_config::Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    let state = portcullis::state(&settings)?;
+    portcullis::serve(listener, state, settings, portcullis::shutdown_signal()).await
+}
