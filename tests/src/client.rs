@@ -1,0 +1,267 @@
+//! An HTTP client for flows: `*.example.test` resolves to 127.0.0.1, redirects are
+//! not followed (tests look at each hop), cookies live in jars tests can inspect.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{Response, StatusCode};
+
+/// Resolves every name to 127.0.0.1 (the port comes from the URL).
+#[derive(Debug)]
+struct Loopback;
+
+impl Resolve for Loopback {
+    fn resolve(&self, _name: Name) -> Resolving {
+        Box::pin(async {
+            let addrs: Addrs = Box::new(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0))));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The flow client.
+pub fn http() -> reqwest::Client {
+    // reqwest is built without a TLS provider; install ring as the binary does.
+    portcullis_oidc::http_client::install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(Loopback))
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// A cookie jar that ignores domains and paths (one site per jar): enough for tests,
+/// and lets them read and tamper with values.
+#[derive(Debug, Default, Clone)]
+pub struct Jar {
+    cookies: Vec<(String, String)>,
+}
+
+impl Jar {
+    /// Applies a response's `Set-Cookie` headers (a `Max-Age=0` deletes).
+    pub fn absorb(&mut self, response: &Response) {
+        for v in response.headers().get_all("set-cookie") {
+            let Ok(text) = v.to_str() else { continue };
+            let mut parts = text.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
+                continue;
+            };
+            let removal = parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            self.cookies.retain(|(n, _)| n != name);
+            if !removal {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    /// The `Cookie` header value (empty when no cookies).
+    pub fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// A cookie's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets (or replaces) a cookie.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(n, _)| n != name);
+        self.cookies.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Removes every cookie.
+    pub fn clear(&mut self) {
+        self.cookies.clear();
+    }
+
+    /// Names of all cookies.
+    pub fn names(&self) -> Vec<String> {
+        self.cookies.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A browser-like session: one jar for the protected site family, one for the provider.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// Cookies for `*.example.test` (Portcullis and dashboards).
+    pub site: Jar,
+    /// Cookies for the provider.
+    pub idp: Jar,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The final answer of a login flow.
+#[derive(Debug)]
+pub struct Landing {
+    /// Status of the callback response.
+    pub status: StatusCode,
+    /// Its `Location`, if a redirect.
+    pub location: Option<String>,
+    /// Its body (error pages).
+    pub body: String,
+}
+
+fn location(r: &Response) -> Option<String> {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl Agent {
+    /// A fresh agent with empty jars.
+    pub fn new() -> Self {
+        Self {
+            http: http(),
+            site: Jar::default(),
+            idp: Jar::default(),
+        }
+    }
+
+    /// GET with the site jar; absorbs cookies.
+    pub async fn get(&mut self, url: &str) -> Response {
+        let r = self
+            .http
+            .get(url)
+            .header("cookie", self.site.header())
+            .send()
+            .await
+            .unwrap();
+        self.site.absorb(&r);
+        r
+    }
+
+    /// GET with extra headers.
+    pub async fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = self.http.get(url).header("cookie", self.site.header());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        self.site.absorb(&r);
+        r
+    }
+
+    /// Starts a login at `start_url` (an `/oauth2/start…` URL) and returns the
+    /// provider's login-form URL, having followed the redirects there.
+    pub async fn begin_login(&mut self, start_url: &str) -> String {
+        let r = self.get(start_url).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::FOUND,
+            "start redirects to the provider"
+        );
+        self.follow_to_form(location(&r).expect("start has a Location"))
+            .await
+    }
+
+    /// Follows provider redirects (with the provider jar) until the login form.
+    pub async fn follow_to_form(&mut self, mut url: String) -> String {
+        for _ in 0..10 {
+            let r = self
+                .http
+                .get(&url)
+                .header("cookie", self.idp.header())
+                .send()
+                .await
+                .unwrap();
+            self.idp.absorb(&r);
+            match r.status() {
+                StatusCode::OK => return url,
+                s if s.is_redirection() => url = absolute(&url, &location(&r).unwrap()),
+                s => panic!(
+                    "unexpected {s} from the provider at {url}: {}",
+                    r.text().await.unwrap_or_default()
+                ),
+            }
+        }
+        panic!("too many redirects before the login form");
+    }
+
+    /// Submits the login form at `form_url`; follows the provider's redirects and
+    /// returns the callback URL on Portcullis (not yet visited). Panics if the
+    /// credentials are refused.
+    pub async fn submit_login(&mut self, form_url: &str, login: &str, password: &str) -> String {
+        let action = format!("{}/login", form_url.trim_end_matches('/'));
+        let r = self
+            .http
+            .post(&action)
+            .header("cookie", self.idp.header())
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        self.idp.absorb(&r);
+        assert!(
+            r.status().is_redirection(),
+            "login accepted for {login}: got {}",
+            r.status()
+        );
+        let mut url = absolute(&action, &location(&r).unwrap());
+        for _ in 0..10 {
+            if url.contains("/oauth2/callback") {
+                return url;
+            }
+            let r = self
+                .http
+                .get(&url)
+                .header("cookie", self.idp.header())
+                .send()
+                .await
+                .unwrap();
+            self.idp.absorb(&r);
+            assert!(
+                r.status().is_redirection(),
+                "provider redirects after login, got {} at {url}",
+                r.status()
+            );
+            url = absolute(&url, &location(&r).unwrap());
+        }
+        panic!("never reached the callback");
+    }
+
+    /// Visits the callback and reports where it sends the user.
+    pub async fn finish_login(&mut self, callback_url: &str) -> Landing {
+        let r = self.get(callback_url).await;
+        let status = r.status();
+        let location = location(&r);
+        Landing {
+            status,
+            location,
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// The whole login: start → form → credentials → callback.
+    pub async fn login(&mut self, start_url: &str, login: &str, password: &str) -> Landing {
+        let form = self.begin_login(start_url).await;
+        let callback = self.submit_login(&form, login, password).await;
+        self.finish_login(&callback).await
+    }
+}
+
+/// Resolves a possibly relative `Location` against the URL it came from.
+pub fn absolute(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
