@@ -32,11 +32,13 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// A cookie jar that ignores domains and paths (one site per jar): enough for tests,
-/// and lets them read and tamper with values.
+/// A cookie jar that ignores domains (one site family per jar) but honours `Path`
+/// (the provider scopes its interaction cookies by path): enough for tests, and lets
+/// them read and tamper with values.
 #[derive(Debug, Default, Clone)]
 pub struct Jar {
-    cookies: Vec<(String, String)>,
+    /// (name, path, value)
+    cookies: Vec<(String, String, String)>,
 }
 
 impl Jar {
@@ -48,19 +50,40 @@ impl Jar {
             let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
                 continue;
             };
-            let removal = parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-            self.cookies.retain(|(n, _)| n != name);
+            let mut removal = false;
+            let mut path = "/".to_owned();
+            for a in parts {
+                let a = a.trim();
+                if a.eq_ignore_ascii_case("max-age=0") {
+                    removal = true;
+                }
+                if a.len() > 5 && a[..5].eq_ignore_ascii_case("path=") {
+                    path = a[5..].to_owned();
+                }
+            }
+            self.cookies.retain(|(n, p, _)| !(n == name && *p == path));
             if !removal {
-                self.cookies.push((name.to_owned(), value.to_owned()));
+                self.cookies.push((name.to_owned(), path, value.to_owned()));
             }
         }
     }
 
-    /// The `Cookie` header value (empty when no cookies).
+    /// The `Cookie` header value for every path (empty when no cookies).
     pub fn header(&self) -> String {
+        self.header_for("/")
+    }
+
+    /// The `Cookie` header value for a request to `url` (or a bare path).
+    pub fn header_for(&self, url: &str) -> String {
+        let path = url::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| url.to_owned());
         self.cookies
             .iter()
-            .map(|(n, v)| format!("{n}={v}"))
+            .filter(|(_, p, _)| {
+                p == "/" || path == *p || path.starts_with(&format!("{}/", p.trim_end_matches('/')))
+            })
+            .map(|(n, _, v)| format!("{n}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -69,14 +92,15 @@ impl Jar {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.cookies
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v.as_str())
     }
 
-    /// Sets (or replaces) a cookie.
+    /// Sets (or replaces) a cookie at path `/`.
     pub fn set(&mut self, name: &str, value: &str) {
-        self.cookies.retain(|(n, _)| n != name);
-        self.cookies.push((name.to_owned(), value.to_owned()));
+        self.cookies.retain(|(n, _, _)| n != name);
+        self.cookies
+            .push((name.to_owned(), "/".to_owned(), value.to_owned()));
     }
 
     /// Removes every cookie.
@@ -86,7 +110,7 @@ impl Jar {
 
     /// Names of all cookies.
     pub fn names(&self) -> Vec<String> {
-        self.cookies.iter().map(|(n, _)| n.clone()).collect()
+        self.cookies.iter().map(|(n, _, _)| n.clone()).collect()
     }
 }
 
@@ -178,7 +202,7 @@ impl Agent {
             let r = self
                 .http
                 .get(&url)
-                .header("cookie", self.idp.header())
+                .header("cookie", self.idp.header_for(&url))
                 .send()
                 .await
                 .unwrap();
@@ -203,7 +227,7 @@ impl Agent {
         let r = self
             .http
             .post(&action)
-            .header("cookie", self.idp.header())
+            .header("cookie", self.idp.header_for(&action))
             .form(&[("login", login), ("password", password)])
             .send()
             .await
@@ -222,7 +246,7 @@ impl Agent {
             let r = self
                 .http
                 .get(&url)
-                .header("cookie", self.idp.header())
+                .header("cookie", self.idp.header_for(&url))
                 .send()
                 .await
                 .unwrap();

@@ -93,3 +93,569 @@ async fn login_then_auth_202_with_verified_bearer() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+async fn auth_status(agent: &mut Agent, p: &Portcullis) -> StatusCode {
+    agent
+        .get(&format!("{}/oauth2/auth", p.public_url))
+        .await
+        .status()
+}
+
+/// No cookie, a garbage cookie, a cookie sealed with an unknown key, a tampered
+/// cookie, a session past its lifetime and one whose ID token expired: all 401,
+/// never 500 and never a redirect.
+#[tokio::test]
+async fn refused_sessions_are_401() {
+    use portcullis_session::{Key, Keyring, SessionState};
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    assert_eq!(
+        auth_status(&mut agent, &p).await,
+        StatusCode::UNAUTHORIZED,
+        "no cookie"
+    );
+
+    let landing = agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "bob@example.test",
+            "bob-password",
+        )
+        .await;
+    assert_eq!(landing.status, StatusCode::FOUND);
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
+    let good = agent.site.get("_portcullis").unwrap().to_owned();
+
+    let cases: Vec<(&str, String)> = vec![
+        ("garbage", "not-a-session".into()),
+        ("empty", String::new()),
+        ("huge", "A".repeat(70_000)),
+        ("truncated", good[..good.len() / 2].to_owned()),
+        ("tampered", {
+            let mut b = good.clone().into_bytes();
+            let i = b.len() / 2;
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        }),
+        ("unknown key", {
+            let other = Keyring::new(&[Key::generate().unwrap()]).unwrap();
+            let session: SessionState = p.keyring().open_json("_portcullis", &good).unwrap();
+            other.seal_json("_portcullis", &session).unwrap()
+        }),
+        ("session past its lifetime", {
+            let mut session: SessionState = p.keyring().open_json("_portcullis", &good).unwrap();
+            session.expires_at = 1_000;
+            p.keyring().seal_json("_portcullis", &session).unwrap()
+        }),
+        ("expired ID token", {
+            let mut session: SessionState = p.keyring().open_json("_portcullis", &good).unwrap();
+            session.id_token_expires_at = 1_000;
+            p.keyring().seal_json("_portcullis", &session).unwrap()
+        }),
+        ("sealed for another cookie name", {
+            let session: SessionState = p.keyring().open_json("_portcullis", &good).unwrap();
+            p.keyring()
+                .seal_json("_portcullis_csrf_x", &session)
+                .unwrap()
+        }),
+    ];
+    for (what, value) in cases {
+        let mut a = Agent::new();
+        a.site.set("_portcullis", &value);
+        let r = a.get(&format!("{}/oauth2/auth", p.public_url)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(
+            r.headers().get("authorization").is_none(),
+            "{what}: no token leaks"
+        );
+        let r = a.get(&format!("{}/oauth2/userinfo", p.public_url)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what} (userinfo)");
+    }
+
+    // Rotation: a Portcullis with a new key first and the old one second still opens
+    // the session; one without the old key does not.
+    let rotated = Portcullis::start(Options {
+        keys: vec![Key::generate().unwrap(), p.keys[0].clone()],
+        ..Options::new(&_idp.issuer)
+    })
+    .await;
+    assert_eq!(
+        auth_status(&mut agent, &rotated).await,
+        StatusCode::ACCEPTED,
+        "previous key still opens"
+    );
+    let dropped = Portcullis::start(Options::new(&_idp.issuer)).await;
+    assert_eq!(
+        auth_status(&mut agent, &dropped).await,
+        StatusCode::UNAUTHORIZED,
+        "removed key no longer opens"
+    );
+}
+
+/// The ID token really expiring (provider TTL 2 s): `/oauth2/auth` stops forwarding it.
+#[tokio::test]
+async fn expired_id_token_is_never_forwarded() {
+    let Some(idp) = Idp::start(IdpOptions {
+        id_token_ttl: Some(2),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let p = Portcullis::start(Options::new(&idp.issuer)).await;
+    let mut agent = Agent::new();
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "alice@example.test",
+            "alice-password",
+        )
+        .await;
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::UNAUTHORIZED);
+}
+
+/// `authz.allowed_groups`: eve (contractors) signs in, sees a 403 page, and
+/// `/oauth2/auth` answers 403 (not 401, which would loop through the login); alice
+/// passes. `authz.allowed_email_domains` likewise.
+#[tokio::test]
+async fn policy_denies_with_403() {
+    let Some((idp, p)) = stack("[authz]\nallowed_groups = [\"developers\"]").await else {
+        return;
+    };
+    let mut eve = Agent::new();
+    let landing = eve
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "eve@example.test",
+            "eve-password",
+        )
+        .await;
+    assert_eq!(landing.status, StatusCode::FORBIDDEN);
+    assert!(
+        landing.body.contains("Access denied") && landing.body.contains("request-id"),
+        "{}",
+        landing.body
+    );
+    assert_eq!(auth_status(&mut eve, &p).await, StatusCode::FORBIDDEN);
+
+    let mut alice = Agent::new();
+    alice
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "alice@example.test",
+            "alice-password",
+        )
+        .await;
+    assert_eq!(auth_status(&mut alice, &p).await, StatusCode::ACCEPTED);
+
+    let domains = Portcullis::start(
+        Options::new(&idp.issuer).with("[authz]\nallowed_email_domains = [\"corp.example\"]"),
+    )
+    .await;
+    assert_eq!(
+        auth_status(&mut alice, &domains).await,
+        StatusCode::UNAUTHORIZED,
+        "other keys"
+    );
+    let same_key = Portcullis::start(Options {
+        keys: p.keys.clone(),
+        ..Options::new(&idp.issuer).with("[authz]\nallowed_email_domains = [\"corp.example\"]")
+    })
+    .await;
+    assert_eq!(
+        auth_status(&mut alice, &same_key).await,
+        StatusCode::FORBIDDEN,
+        "wrong email domain"
+    );
+}
+
+/// A provider-side `email_verified: false` is refused at the callback.
+#[tokio::test]
+async fn unverified_email_is_refused() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let mut mallory = Agent::new();
+    let landing = mallory
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "mallory@example.test",
+            "mallory-password",
+        )
+        .await;
+    assert_eq!(landing.status, StatusCode::FORBIDDEN, "{}", landing.body);
+    assert!(mallory.site.get("_portcullis").is_none());
+    assert_eq!(
+        auth_status(&mut mallory, &p).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A user in 150 groups has a 10 KB ID token: the session is split over chunk
+/// cookies, joined on read, and a later, shorter session clears the stale chunks.
+#[tokio::test]
+async fn large_sessions_are_chunked() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "grace@example.test",
+            "grace-password",
+        )
+        .await;
+    let names = agent.site.names();
+    assert!(
+        names.contains(&"_portcullis_0".to_owned()) && names.contains(&"_portcullis_2".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"_portcullis".to_owned()));
+    let r = agent.get(&format!("{}/oauth2/auth", p.public_url)).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        header(&r, "x-auth-request-groups")
+            .unwrap()
+            .split(',')
+            .count(),
+        150
+    );
+    for (name, _) in names.iter().map(|n| (n, ())) {
+        assert!(
+            agent.site.get(name).unwrap().len() <= 3800,
+            "chunk {name} fits a cookie"
+        );
+    }
+
+    // Sign in again as bob in the same browser: one plain cookie, chunks expired.
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "bob@example.test",
+            "bob-password",
+        )
+        .await;
+    let names = agent.site.names();
+    assert!(names.contains(&"_portcullis".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("_portcullis_")),
+        "stale chunks cleared: {names:?}"
+    );
+    let r = agent.get(&format!("{}/oauth2/auth", p.public_url)).await;
+    assert_eq!(
+        header(&r, "x-auth-request-user").as_deref(),
+        Some("bob@example.test")
+    );
+}
+
+/// Hostile `rd` values never produce a `Location` outside the whitelist — at start
+/// (remembered through the login and re-checked at the callback) and at sign-out.
+#[tokio::test]
+async fn hostile_redirects_never_leave_the_whitelist() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let hostile = [
+        "https://evil.com/",
+        "//evil.com",
+        "/\\evil.com",
+        "\\/evil.com",
+        "/%09/evil.com",
+        "/%2f%2fevil.com",
+        "/./\\evil.com",
+        "/../evil.com",
+        "https://dashboard.example.test@evil.com/",
+        "https://evil.com/.example.test",
+        "https://evil.com?.example.test",
+        "https://badexample.test/",
+        "https://example.test.evil.com/",
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "http:evil.com",
+        "https:/\\evil.com",
+        "\thttps://evil.com",
+        "https://evil.com\r\nSet-Cookie: x=y",
+        "https://exämple.example.test/",
+        "https://0x7f.1/",
+        "ftp://dashboard.c1.example.test/",
+    ];
+    let mut agent = Agent::new();
+    for rd in hostile {
+        let r = agent
+            .get(&format!(
+                "{}/oauth2/sign_out?rd={}",
+                p.public_url,
+                urlencode(rd)
+            ))
+            .await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert_eq!(
+            header(&r, "location").as_deref(),
+            Some("/"),
+            "sign_out rd={rd:?}"
+        );
+    }
+    for rd in hostile {
+        let landing = agent
+            .login(
+                &format!("{}/oauth2/start?rd={}", p.public_url, urlencode(rd)),
+                "bob@example.test",
+                "bob-password",
+            )
+            .await;
+        assert_eq!(landing.status, StatusCode::FOUND, "rd={rd:?}");
+        assert_eq!(landing.location.as_deref(), Some("/"), "callback rd={rd:?}");
+    }
+    // Untrusted peers cannot pick the target through X-Auth-Request-Redirect either.
+    let r = agent
+        .get_with(
+            &format!("{}/oauth2/start", p.public_url),
+            &[(
+                "x-auth-request-redirect",
+                "https://dashboard.c1.example.test/from-header",
+            )],
+        )
+        .await;
+    let form = agent.follow_to_form(header(&r, "location").unwrap()).await;
+    let callback = agent
+        .submit_login(&form, "bob@example.test", "bob-password")
+        .await;
+    assert_eq!(
+        agent.finish_login(&callback).await.location.as_deref(),
+        Some("/")
+    );
+
+    // Whitelisted targets pass unchanged.
+    for rd in [
+        "/",
+        "/path?x=%2F",
+        "http://dashboard.c2.example.test:8443/#/pods",
+    ] {
+        let r = agent
+            .get(&format!(
+                "{}/oauth2/sign_out?rd={}",
+                p.public_url,
+                urlencode(rd)
+            ))
+            .await;
+        assert_eq!(header(&r, "location").as_deref(), Some(rd));
+    }
+}
+
+/// The callback refuses a missing or foreign login cookie and a replayed code; two
+/// logins in parallel (two tabs) both complete, in either order.
+#[tokio::test]
+async fn csrf_and_parallel_logins() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let start = format!("{}/oauth2/start?rd=%2Fone", p.public_url);
+    let mut agent = Agent::new();
+
+    // Tab 1 and tab 2 start; tab 2 finishes first, then tab 1.
+    let form1 = agent.begin_login(&start).await;
+    let form2 = agent
+        .begin_login(&format!("{}/oauth2/start?rd=%2Ftwo", p.public_url))
+        .await;
+    let csrf: Vec<String> = agent
+        .site
+        .names()
+        .into_iter()
+        .filter(|n| n.contains("_csrf_"))
+        .collect();
+    assert_eq!(csrf.len(), 2, "one cookie per attempt: {csrf:?}");
+    let cb2 = agent
+        .submit_login(&form2, "bob@example.test", "bob-password")
+        .await;
+    let cb1 = agent
+        .submit_login(&form1, "bob@example.test", "bob-password")
+        .await;
+    assert_eq!(
+        agent.finish_login(&cb2).await.location.as_deref(),
+        Some("/two")
+    );
+    assert_eq!(
+        agent.finish_login(&cb1).await.location.as_deref(),
+        Some("/one")
+    );
+
+    // Replaying a callback: its login cookie is gone → 400, and the session stays.
+    let replay = agent.finish_login(&cb1).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.body.contains("Sign in again"));
+
+    // A callback reached in another browser (no login cookie) → 400.
+    let mut other = Agent::new();
+    let form = other.begin_login(&start).await;
+    let cb = other
+        .submit_login(&form, "bob@example.test", "bob-password")
+        .await;
+    let mut thief = Agent::new();
+    assert_eq!(
+        thief.finish_login(&cb).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(thief.site.get("_portcullis").is_none());
+
+    // A state that does not match the cookie → 400.
+    let mut agent3 = Agent::new();
+    let form = agent3.begin_login(&start).await;
+    let cb = agent3
+        .submit_login(&form, "bob@example.test", "bob-password")
+        .await;
+    let mut url = url::Url::parse(&cb).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                format!("{}x", &v[..v.len() - 1])
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    assert_eq!(
+        agent3.finish_login(url.as_str()).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Provider-reported errors are shown, not trusted.
+    let r = agent3
+        .get(&format!(
+            "{}/oauth2/callback?error=access_denied&state=abc",
+            p.public_url
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// Starting a sign-in clears the existing session first (no session fixation).
+#[tokio::test]
+async fn sign_in_clears_previous_session_and_sign_out_ends_it() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "alice@example.test",
+            "alice-password",
+        )
+        .await;
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
+    let r = agent.get(&format!("{}/oauth2/start", p.public_url)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let cleared = r.headers().get_all("set-cookie").iter().any(|v| {
+        v.to_str().unwrap().starts_with("_portcullis=;")
+            && v.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(cleared, "start expires the old session cookie");
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::UNAUTHORIZED);
+
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "alice@example.test",
+            "alice-password",
+        )
+        .await;
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
+    let r = agent
+        .get(&format!("{}/oauth2/sign_out", p.public_url))
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(auth_status(&mut agent, &p).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The provider down at start-up: Portcullis runs, `/ping` is 200, `/ready` and
+/// logins are 503; once the provider appears, it becomes ready without a restart.
+#[tokio::test]
+async fn starts_unready_and_recovers_when_the_provider_appears() {
+    if !portcullis_e2e::require(
+        "tests/idp node modules",
+        portcullis_e2e::idp::available(),
+        "npm ci",
+    ) {
+        return;
+    }
+    let port = portcullis_e2e::free_port();
+    let p = Portcullis::start_unready(Options::new(&format!("http://127.0.0.1:{port}"))).await;
+    let mut agent = Agent::new();
+    assert_eq!(
+        agent.get(&format!("{}/ping", p.public_url)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        agent.get(&format!("{}/ready", p.public_url)).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let r = agent.get(&format!("{}/oauth2/start", p.public_url)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(header(&r, "x-request-id").is_some());
+
+    let idp = Idp::start(IdpOptions {
+        port,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("{}/ready", p.public_url);
+    portcullis_e2e::eventually("ready", std::time::Duration::from_secs(40), || {
+        let mut a = agent.clone();
+        let url = url.clone();
+        async move { (a.get(&url).await.status() == StatusCode::OK).then_some(()) }
+    })
+    .await;
+    let landing = agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "bob@example.test",
+            "bob-password",
+        )
+        .await;
+    assert_eq!(landing.status, StatusCode::FOUND);
+    drop(idp);
+}
+
+/// The provider rotates its signing key: the next login's ID token has an unknown
+/// `kid`, Portcullis refetches the JWKS and the login succeeds.
+#[tokio::test]
+async fn jwks_is_refetched_on_unknown_kid() {
+    let Some((idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "bob@example.test",
+            "bob-password",
+        )
+        .await;
+    let rotated = idp.rotate_keys().await;
+    assert!(rotated["kid"].is_string(), "{rotated}");
+    // The refetch is rate-limited to one per 10 s after the last fetch.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let landing = agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "alice@example.test",
+            "alice-password",
+        )
+        .await;
+    assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
+    let r = agent.get(&format!("{}/oauth2/auth", p.public_url)).await;
+    assert_eq!(
+        header(&r, "x-auth-request-user").as_deref(),
+        Some("alice@example.test")
+    );
+}
