@@ -176,7 +176,8 @@ function renderHTML(req, info) {
 }
 
 // ---- server ----------------------------------------------------------------
-const server = http.createServer(async (req, res) => {
+// Go servers (the real Dashboard, Headlamp) accept 1 MB of headers; Node defaults to 16 KB.
+const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, async (req, res) => {
   try {
     const url = new URL(req.url, 'http://localhost');
     const info = await inspect(req);
