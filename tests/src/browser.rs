@@ -193,15 +193,28 @@ impl Browser {
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        if let Some(b64) = v.as_str() {
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                let _ = std::fs::write(path, bytes);
-            }
+        if let Some(Ok(bytes)) = v
+            .as_str()
+            .map(|b64| base64::engine::general_purpose::STANDARD.decode(b64))
+        {
+            let _ = std::fs::write(path, bytes);
         }
     }
 
     /// Ends the session (closes the browser).
     pub async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
+    }
+}
+
+impl Drop for Browser {
+    /// chromedriver does not take Chromium down with it when killed, so a test that
+    /// fails before `quit` would leave a browser behind: end it by its profile dir.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(format!("user-data-dir={}", self._profile.display()))
+            .status();
+        let _ = std::fs::remove_dir_all(&self._profile);
     }
 }

@@ -77,7 +77,8 @@ impl Nginx {
         let conf = format!(
             r#"
 {user}
-worker_processes 1;
+# One process, so that killing it (kill_on_drop) stops nginx entirely.
+master_process off;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log info;

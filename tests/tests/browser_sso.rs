@@ -2,6 +2,8 @@
 //! without logging in again (one parent-domain session), sign out, and both ask for a
 //! login again.
 
+#![allow(clippy::unwrap_used)]
+
 use portcullis_e2e::browser::Browser;
 use portcullis_e2e::dashboard::Dashboard;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};

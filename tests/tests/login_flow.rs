@@ -1,6 +1,8 @@
 //! The login flow against the real OpenID provider, over HTTP: start → provider form →
 //! callback → `/oauth2/auth`, and every way a request must be refused.
 
+#![allow(clippy::unwrap_used)]
+
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::dashboard::Dashboard;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};

@@ -2,6 +2,8 @@
 //! at the provider's login form; after login the dashboard receives a bearer token
 //! that verifies against the provider's JWKS; a second cluster needs no new login.
 
+#![allow(clippy::unwrap_used)]
+
 use portcullis_e2e::client::{Agent, absolute};
 use portcullis_e2e::dashboard::Dashboard;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};

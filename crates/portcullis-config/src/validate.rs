@@ -235,16 +235,17 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             None
         }
     };
-    if let Some(w) = &whitelist {
-        if let Err(err) = validate_redirect(&c.redirect.default, w) {
-            e.push(
-                "redirect.default",
-                format!(
-                    "{:?} is not an acceptable target: {err}",
-                    c.redirect.default
-                ),
-            );
-        }
+    if let Some(Err(err)) = whitelist
+        .as_ref()
+        .map(|w| validate_redirect(&c.redirect.default, w))
+    {
+        e.push(
+            "redirect.default",
+            format!(
+                "{:?} is not an acceptable target: {err}",
+                c.redirect.default
+            ),
+        );
     }
 
     // --- headers
