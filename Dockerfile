@@ -19,7 +19,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# The build command is exactly what CI runs outside Docker:
+# The build command is the same one used outside Docker:
 #   cargo build --release --locked -p portcullis
 # (--locked: the committed Cargo.lock is used as is, never updated.)
 # The cache mounts only keep downloaded crates and build outputs between local

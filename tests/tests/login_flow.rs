@@ -661,3 +661,38 @@ async fn jwks_is_refetched_on_unknown_kid() {
         Some("alice@example.test")
     );
 }
+
+/// `headers.token` and `headers.token_format`: Headlamp-style raw token in a custom
+/// header, read by the same session.
+#[tokio::test]
+async fn token_header_is_configurable() {
+    let Some((idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    agent
+        .login(
+            &format!("{}/oauth2/start", p.public_url),
+            "bob@example.test",
+            "bob-password",
+        )
+        .await;
+    let headlamp = Portcullis::start(Options {
+        keys: p.keys.clone(),
+        ..Options::new(&idp.issuer)
+            .with("[headers]\ntoken = \"X-Forwarded-Id-Token\"\ntoken_format = \"raw\"")
+    })
+    .await;
+    let r = agent
+        .get(&format!("{}/oauth2/auth", headlamp.public_url))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(r.headers().get("authorization").is_none());
+    let raw = header(&r, "x-forwarded-id-token").unwrap();
+    assert_eq!(raw.split('.').count(), 3, "a bare JWT, no scheme");
+    let dashboard = Dashboard::start("c1", &idp.issuer, CLIENT_ID).await;
+    assert_eq!(
+        dashboard.verify(&format!("Bearer {raw}")).await["verified"],
+        true
+    );
+}

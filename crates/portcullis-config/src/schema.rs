@@ -71,6 +71,39 @@ impl Scopes {
     }
 }
 
+/// Accepts a string, or a number or boolean as its text: environment values are read
+/// as TOML, so `PORTCULLIS_OIDC__CLIENT_SECRET=12345` must not become a type error.
+fn string_like<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::S(s) => s,
+        Raw::I(i) => i.to_string(),
+        Raw::F(f) => f.to_string(),
+        Raw::B(b) => b.to_string(),
+    })
+}
+
+/// Accepts one string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(s) => vec![s],
+        Raw::Many(v) => v,
+    })
+}
+
 /// `[oidc]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -78,8 +111,10 @@ pub struct Oidc {
     /// Issuer URL, exactly as in the provider's `iss` (Dex: its `issuer`).
     pub issuer_url: String,
     /// Client id registered at the provider.
+    #[serde(deserialize_with = "string_like")]
     pub client_id: String,
     /// Client secret (prefer `client_secret_file` or the environment).
+    #[serde(deserialize_with = "string_like")]
     pub client_secret: String,
     /// File whose content (trimmed) is the client secret.
     pub client_secret_file: String,
@@ -121,7 +156,8 @@ impl Default for Oidc {
 pub struct Cookie {
     /// Base cookie name.
     pub name: String,
-    /// Base64 32-byte keys; the first seals, all open.
+    /// Base64 32-byte keys; the first seals, all open. A single string is one key.
+    #[serde(deserialize_with = "one_or_many")]
     pub secrets: Vec<String>,
     /// Parent domains such as `.example.com`.
     pub domains: Vec<String>,
@@ -197,14 +233,18 @@ pub struct Authz {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Headers {
-    /// Header carrying `Bearer <id_token>`.
+    /// Header carrying the ID token.
     pub token: String,
+    /// `bearer` (`Bearer <id_token>`, what the Dashboard and the API server take) or
+    /// `raw` (the token alone, e.g. Headlamp's `-proxy-auth-token-header`).
+    pub token_format: String,
 }
 
 impl Default for Headers {
     fn default() -> Self {
         Self {
             token: "Authorization".into(),
+            token_format: "bearer".into(),
         }
     }
 }

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use portcullis_http::redirect::{Whitelist, validate_redirect};
 use portcullis_http::settings::{
     AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
-    SameSite,
+    SameSite, TokenFormat,
 };
 use portcullis_oidc::OidcSettings;
 use portcullis_session::Key;
@@ -56,6 +56,9 @@ pub struct Settings {
     /// Log format.
     pub log_format: LogFormat,
 }
+
+/// Keys printed in our documentation: never acceptable in a running deployment.
+const PUBLISHED_KEYS: &[&str] = &["REPLACEwithTheOutputOfPortcullisSecret00000="];
 
 struct Errors(Vec<ConfigError>);
 
@@ -174,6 +177,13 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         );
     }
     for (i, s) in ck.secrets.iter().enumerate() {
+        if PUBLISHED_KEYS.contains(&s.trim()) {
+            e.push(
+                &format!("cookie.secrets[{i}]"),
+                "is the published example key: anyone could forge sessions; generate one with `portcullis secret`",
+            );
+            continue;
+        }
         match Key::from_base64(s) {
             Ok(k) => keys.push(k),
             Err(err) => e.push(&format!("cookie.secrets[{i}]"), err.to_string()),
@@ -264,51 +274,76 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         }
     };
 
-    match (e.0.is_empty(), listen, client_secret, same_site, whitelist) {
-        (true, Some(listen), Some(client_secret), Some(same_site), Some(whitelist)) => {
-            Ok(Settings {
-                listen,
-                http: HttpSettings {
-                    trusted_proxies,
-                    cookie: CookieSettings {
-                        name: ck.name.clone(),
-                        domains: ck.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-                        secure: ck.secure,
-                        same_site,
-                        csrf_lifetime: ck.csrf_expire,
-                        chunk_size: DEFAULT_CHUNK_SIZE,
-                    },
-                    redirect: RedirectSettings {
-                        whitelist,
-                        default: c.redirect.default.clone(),
-                    },
-                    authz: AuthzSettings {
-                        allowed_groups: c.authz.allowed_groups.clone(),
-                        allowed_email_domains: c.authz.allowed_email_domains.clone(),
-                    },
-                    headers: HeaderSettings {
-                        token: c.headers.token.clone(),
-                    },
-                    claims: ClaimSettings {
-                        username: o.username_claim.clone(),
-                        groups: o.groups_claim.clone(),
-                    },
-                    session_lifetime: c.session.lifetime,
-                },
-                oidc: OidcSettings {
-                    issuer_url: o.issuer_url.clone(),
-                    client_id: o.client_id.clone(),
-                    client_secret,
-                    redirect_url: o.redirect_url.clone(),
-                    scopes,
-                    timeout: o.timeout,
-                    allow_unverified_email: o.allow_unverified_email,
-                },
-                keys,
-                log_level: c.log.level.clone(),
-                log_format,
-            })
+    let token_format = match c.headers.token_format.as_str() {
+        "bearer" => Some(TokenFormat::Bearer),
+        "raw" => Some(TokenFormat::Raw),
+        other => {
+            e.push(
+                "headers.token_format",
+                format!("{other:?} is not bearer or raw"),
+            );
+            None
         }
+    };
+
+    match (
+        e.0.is_empty(),
+        listen,
+        client_secret,
+        same_site,
+        whitelist,
+        token_format,
+    ) {
+        (
+            true,
+            Some(listen),
+            Some(client_secret),
+            Some(same_site),
+            Some(whitelist),
+            Some(token_format),
+        ) => Ok(Settings {
+            listen,
+            http: HttpSettings {
+                trusted_proxies,
+                cookie: CookieSettings {
+                    name: ck.name.clone(),
+                    domains: ck.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                    secure: ck.secure,
+                    same_site,
+                    csrf_lifetime: ck.csrf_expire,
+                    chunk_size: DEFAULT_CHUNK_SIZE,
+                },
+                redirect: RedirectSettings {
+                    whitelist,
+                    default: c.redirect.default.clone(),
+                },
+                authz: AuthzSettings {
+                    allowed_groups: c.authz.allowed_groups.clone(),
+                    allowed_email_domains: c.authz.allowed_email_domains.clone(),
+                },
+                headers: HeaderSettings {
+                    token: c.headers.token.clone(),
+                    token_format,
+                },
+                claims: ClaimSettings {
+                    username: o.username_claim.clone(),
+                    groups: o.groups_claim.clone(),
+                },
+                session_lifetime: c.session.lifetime,
+            },
+            oidc: OidcSettings {
+                issuer_url: o.issuer_url.clone(),
+                client_id: o.client_id.clone(),
+                client_secret,
+                redirect_url: o.redirect_url.clone(),
+                scopes,
+                timeout: o.timeout,
+                allow_unverified_email: o.allow_unverified_email,
+            },
+            keys,
+            log_level: c.log.level.clone(),
+            log_format,
+        }),
         _ => Err(e.0),
     }
 }
@@ -387,6 +422,22 @@ mod tests {
             2
         );
         assert!(!format!("{errors:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn published_key_is_refused_and_strings_are_lenient() {
+        let mut c = good();
+        c.cookie.secrets = vec!["REPLACEwithTheOutputOfPortcullisSecret00000=".into()];
+        let errors = validate(&c).unwrap_err();
+        assert!(
+            errors[0].message.contains("published example key"),
+            "{errors:?}"
+        );
+
+        let parsed: Config =
+            toml::from_str("[oidc]\nclient_secret = 12345\n[cookie]\nsecrets = \"abc\"").unwrap();
+        assert_eq!(parsed.oidc.client_secret, "12345");
+        assert_eq!(parsed.cookie.secrets, ["abc"]);
     }
 
     #[test]

@@ -74,12 +74,23 @@ pub struct AuthzSettings {
     pub allowed_email_domains: Vec<String>,
 }
 
-/// Response header names of `/oauth2/auth`.
+/// How the ID token is written into its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// `Bearer <id_token>`: what the Dashboard and the Kubernetes API server take.
+    Bearer,
+    /// The token alone: for consumers that add the scheme themselves (Headlamp's
+    /// `-proxy-auth-token-header`).
+    Raw,
+}
+
+/// Response headers of `/oauth2/auth`.
 #[derive(Debug, Clone)]
 pub struct HeaderSettings {
-    /// Carries the ID token: `Authorization` gets `Bearer <id_token>`, any other header
-    /// name gets the same value (Headlamp reads `X-Forwarded-Id-Token`, for instance).
+    /// The header that carries the ID token (default `Authorization`).
     pub token: String,
+    /// Its value format.
+    pub token_format: TokenFormat,
 }
 
 /// Claim names.

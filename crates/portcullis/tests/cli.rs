@@ -94,8 +94,18 @@ fn config_check_layers_and_example() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../config/portcullis.example.toml"
     );
+    // As shipped, it carries the published placeholder key, which is refused…
     let out = portcullis()
         .args(["config", "check", "--config", example])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("published example key"), "{err}");
+    // …and with a real key from the environment (a single key, not a list) it is valid.
+    let out = portcullis()
+        .args(["config", "check", "--config", example])
+        .env("PORTCULLIS_COOKIE__SECRETS", secret.trim())
         .output()
         .unwrap();
     assert!(

@@ -17,6 +17,7 @@ use crate::authz;
 use crate::cookies::RequestCookies;
 use crate::handlers::Ctx;
 use crate::session::{self, Loaded, Lookup};
+use crate::settings::TokenFormat;
 
 /// Identity headers, in the names oauth2-proxy made familiar.
 pub const USER: &str = "x-auth-request-user";
@@ -41,6 +42,12 @@ pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
             identity_headers(&state, &loaded, response.headers_mut());
             response
         }
+        Lookup::Missing => StatusCode::UNAUTHORIZED.into_response(),
+        other @ Lookup::Undecodable(_) => {
+            // Bad input (tampering, an old key, truncation by a proxy): worth a line.
+            tracing::info!(reason = other.reason(), "auth: session cookie rejected");
+            StatusCode::UNAUTHORIZED.into_response()
+        }
         other => {
             tracing::debug!(reason = other.reason(), "auth: unauthenticated");
             StatusCode::UNAUTHORIZED.into_response()
@@ -51,11 +58,13 @@ pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
 /// Writes the token and identity headers. Values that are not valid header values
 /// (control characters from a strange provider) are left out rather than sent broken.
 pub fn identity_headers(state: &AppState, loaded: &Loaded, headers: &mut HeaderMap) {
-    let token_header = HeaderName::try_from(state.settings.headers.token.as_str()).ok();
-    if let (Some(name), Ok(value)) = (
-        token_header,
-        HeaderValue::try_from(format!("Bearer {}", loaded.state.id_token)),
-    ) {
+    let headers_cfg = &state.settings.headers;
+    let token_header = HeaderName::try_from(headers_cfg.token.as_str()).ok();
+    let value = match headers_cfg.token_format {
+        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {}", loaded.state.id_token)),
+        TokenFormat::Raw => HeaderValue::try_from(loaded.state.id_token.as_str()),
+    };
+    if let (Some(name), Ok(value)) = (token_header, value) {
         headers.insert(name, value);
     }
     let id = &loaded.identity;
