@@ -196,17 +196,35 @@ impl Agent {
             .await
     }
 
+    /// GET on the provider, with the provider jar.
+    pub async fn idp_get(&mut self, url: &str) -> Response {
+        let r = self
+            .http
+            .get(url)
+            .header("cookie", self.idp.header_for(url))
+            .send()
+            .await
+            .unwrap();
+        self.idp.absorb(&r);
+        r
+    }
+
+    /// Signs in as one of the test provider's users (`alice` → `alice@example.test`
+    /// with `alice-password`) through `base`'s `/oauth2/start`.
+    pub async fn sign_in(&mut self, base: &str, user: &str) -> Landing {
+        let start = format!("{base}/oauth2/start");
+        self.login(
+            &start,
+            &format!("{user}@example.test"),
+            &format!("{user}-password"),
+        )
+        .await
+    }
+
     /// Follows provider redirects (with the provider jar) until the login form.
     pub async fn follow_to_form(&mut self, mut url: String) -> String {
         for _ in 0..10 {
-            let r = self
-                .http
-                .get(&url)
-                .header("cookie", self.idp.header_for(&url))
-                .send()
-                .await
-                .unwrap();
-            self.idp.absorb(&r);
+            let r = self.idp_get(&url).await;
             match r.status() {
                 StatusCode::OK => return url,
                 s if s.is_redirection() => url = absolute(&url, &location(&r).unwrap()),
@@ -243,14 +261,7 @@ impl Agent {
             if url.contains("/oauth2/callback") {
                 return url;
             }
-            let r = self
-                .http
-                .get(&url)
-                .header("cookie", self.idp.header_for(&url))
-                .send()
-                .await
-                .unwrap();
-            self.idp.absorb(&r);
+            let r = self.idp_get(&url).await;
             assert!(
                 r.status().is_redirection(),
                 "provider redirects after login, got {} at {url}",

@@ -10,6 +10,7 @@
 //!   with the provider's JWKS (independently, with the `jose` library).
 //! - [`nginx::Nginx`]: real nginx running the `deploy/nginx/snippets`.
 //! - [`browser::Browser`]: headless Chromium driven over WebDriver (chromedriver).
+//! - [`stack::Clusters`]: all of the above as one deployment with two clusters.
 //! - [`client`]: an HTTP client that resolves `*.example.test` to 127.0.0.1 and a
 //!   cookie jar the tests can read and tamper with.
 //!
@@ -24,6 +25,7 @@ pub mod dashboard;
 pub mod idp;
 pub mod nginx;
 pub mod portcullis_server;
+pub mod stack;
 
 use std::path::PathBuf;
 use std::time::Duration;

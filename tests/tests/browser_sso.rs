@@ -5,49 +5,25 @@
 #![allow(clippy::unwrap_used)]
 
 use portcullis_e2e::browser::Browser;
-use portcullis_e2e::dashboard::Dashboard;
-use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
-use portcullis_e2e::nginx::{Nginx, Site};
-use portcullis_e2e::portcullis_server::{Options, Portcullis};
+use portcullis_e2e::stack::Clusters;
 
 #[tokio::test]
 async fn browser_single_sign_on_across_clusters() {
-    let Some(idp) = Idp::start(IdpOptions::default()).await else {
-        return;
-    };
-    let nginx_port = portcullis_e2e::free_port();
-    let p = Portcullis::start(Options {
-        public_port: Some(nginx_port),
-        ..Options::new(&idp.issuer).with("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]")
-    })
-    .await;
-    let c1 = Dashboard::start("c1", &idp.issuer, CLIENT_ID).await;
-    let c2 = Dashboard::start("c2", &idp.issuer, CLIENT_ID).await;
-    let sites = [
-        Site {
-            host: "dashboard.c1.example.test".into(),
-            upstream_port: c1.port,
-        },
-        Site {
-            host: "dashboard.c2.example.test".into(),
-            upstream_port: c2.port,
-        },
-    ];
-    let Some(_nginx) = Nginx::start(nginx_port, p.addr.port(), &sites).await else {
+    let Some(s) = Clusters::start("").await else {
         return;
     };
     let Some(browser) = Browser::start().await else {
         return;
     };
+    let issuer = &s.idp.issuer;
     let shots = std::env::temp_dir();
 
     // c1: the dashboard URL leads to the provider's login form.
-    let c1_url =
-        format!("http://dashboard.c1.example.test:{nginx_port}/workloads?namespace=default#/pods");
+    let c1_url = s.url("c1", "/workloads?namespace=default#/pods");
     browser.goto(&c1_url).await;
     browser.find("#login").await;
     assert!(
-        browser.url().await.starts_with(&idp.issuer),
+        browser.url().await.starts_with(issuer),
         "at the provider: {}",
         browser.url().await
     );
@@ -58,10 +34,9 @@ async fn browser_single_sign_on_across_clusters() {
     browser.type_into("#password", "alice-password").await;
     browser.click("#submit").await;
 
-    // Back on c1 as alice, with a token the dashboard verified.
+    // Back on c1 as alice, with a token the dashboard verified. Browsers never send
+    // the `#fragment` to servers, so no proxy can return to it; path and query are kept.
     browser.find("#user").await;
-    // Browsers never send the `#fragment` to servers, so no proxy can return to it;
-    // the path and query are kept.
     let c1_no_fragment = c1_url.split('#').next().unwrap().to_owned();
     assert_eq!(
         browser.url().await,
@@ -75,7 +50,7 @@ async fn browser_single_sign_on_across_clusters() {
         .await;
 
     // c2: no login form, straight to the dashboard.
-    let c2_url = format!("http://dashboard.c2.example.test:{nginx_port}/");
+    let c2_url = s.url("c2", "/");
     browser.goto(&c2_url).await;
     browser.find("#user").await;
     assert_eq!(browser.url().await, c2_url);
@@ -88,7 +63,7 @@ async fn browser_single_sign_on_across_clusters() {
         browser.goto(url).await;
         browser.find("#login").await;
         assert!(
-            browser.url().await.starts_with(&idp.issuer),
+            browser.url().await.starts_with(issuer),
             "{url} asks for a login"
         );
     }

@@ -119,13 +119,7 @@ async fn refused_sessions_are_401() {
         "no cookie"
     );
 
-    let landing = agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "bob@example.test",
-            "bob-password",
-        )
-        .await;
+    let landing = agent.sign_in(&p.public_url, "bob").await;
     assert_eq!(landing.status, StatusCode::FOUND);
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
     let good = agent.site.get("_portcullis").unwrap().to_owned();
@@ -209,13 +203,7 @@ async fn expired_id_token_is_never_forwarded() {
     };
     let p = Portcullis::start(Options::new(&idp.issuer)).await;
     let mut agent = Agent::new();
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "alice@example.test",
-            "alice-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "alice").await;
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::UNAUTHORIZED);
@@ -230,13 +218,7 @@ async fn policy_denies_with_403() {
         return;
     };
     let mut eve = Agent::new();
-    let landing = eve
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "eve@example.test",
-            "eve-password",
-        )
-        .await;
+    let landing = eve.sign_in(&p.public_url, "eve").await;
     assert_eq!(landing.status, StatusCode::FORBIDDEN);
     assert!(
         landing.body.contains("Access denied") && landing.body.contains("request-id"),
@@ -246,13 +228,7 @@ async fn policy_denies_with_403() {
     assert_eq!(auth_status(&mut eve, &p).await, StatusCode::FORBIDDEN);
 
     let mut alice = Agent::new();
-    alice
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "alice@example.test",
-            "alice-password",
-        )
-        .await;
+    alice.sign_in(&p.public_url, "alice").await;
     assert_eq!(auth_status(&mut alice, &p).await, StatusCode::ACCEPTED);
 
     let domains = Portcullis::start(
@@ -283,13 +259,7 @@ async fn unverified_email_is_refused() {
         return;
     };
     let mut mallory = Agent::new();
-    let landing = mallory
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "mallory@example.test",
-            "mallory-password",
-        )
-        .await;
+    let landing = mallory.sign_in(&p.public_url, "mallory").await;
     assert_eq!(landing.status, StatusCode::FORBIDDEN, "{}", landing.body);
     assert!(mallory.site.get("_portcullis").is_none());
     assert_eq!(
@@ -306,13 +276,7 @@ async fn large_sessions_are_chunked() {
         return;
     };
     let mut agent = Agent::new();
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "grace@example.test",
-            "grace-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "grace").await;
     let names = agent.site.names();
     assert!(
         names.contains(&"_portcullis_0".to_owned()) && names.contains(&"_portcullis_2".to_owned()),
@@ -336,13 +300,7 @@ async fn large_sessions_are_chunked() {
     }
 
     // Sign in again as bob in the same browser: one plain cookie, chunks expired.
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "bob@example.test",
-            "bob-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "bob").await;
     let names = agent.site.names();
     assert!(names.contains(&"_portcullis".to_owned()), "{names:?}");
     assert!(
@@ -546,13 +504,7 @@ async fn sign_in_clears_previous_session_and_sign_out_ends_it() {
         return;
     };
     let mut agent = Agent::new();
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "alice@example.test",
-            "alice-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "alice").await;
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
     let r = agent.get(&format!("{}/oauth2/start", p.public_url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
@@ -563,13 +515,7 @@ async fn sign_in_clears_previous_session_and_sign_out_ends_it() {
     assert!(cleared, "start expires the old session cookie");
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::UNAUTHORIZED);
 
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "alice@example.test",
-            "alice-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "alice").await;
     assert_eq!(auth_status(&mut agent, &p).await, StatusCode::ACCEPTED);
     let r = agent
         .get(&format!("{}/oauth2/sign_out", p.public_url))
@@ -617,13 +563,7 @@ async fn starts_unready_and_recovers_when_the_provider_appears() {
         async move { (a.get(&url).await.status() == StatusCode::OK).then_some(()) }
     })
     .await;
-    let landing = agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "bob@example.test",
-            "bob-password",
-        )
-        .await;
+    let landing = agent.sign_in(&p.public_url, "bob").await;
     assert_eq!(landing.status, StatusCode::FOUND);
     drop(idp);
 }
@@ -636,24 +576,12 @@ async fn jwks_is_refetched_on_unknown_kid() {
         return;
     };
     let mut agent = Agent::new();
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "bob@example.test",
-            "bob-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "bob").await;
     let rotated = idp.rotate_keys().await;
     assert!(rotated["kid"].is_string(), "{rotated}");
     // The refetch is rate-limited to one per 10 s after the last fetch.
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-    let landing = agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "alice@example.test",
-            "alice-password",
-        )
-        .await;
+    let landing = agent.sign_in(&p.public_url, "alice").await;
     assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
     let r = agent.get(&format!("{}/oauth2/auth", p.public_url)).await;
     assert_eq!(
@@ -670,13 +598,7 @@ async fn token_header_is_configurable() {
         return;
     };
     let mut agent = Agent::new();
-    agent
-        .login(
-            &format!("{}/oauth2/start", p.public_url),
-            "bob@example.test",
-            "bob-password",
-        )
-        .await;
+    agent.sign_in(&p.public_url, "bob").await;
     let headlamp = Portcullis::start(Options {
         keys: p.keys.clone(),
         ..Options::new(&idp.issuer)

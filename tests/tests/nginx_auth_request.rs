@@ -5,49 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use portcullis_e2e::client::{Agent, absolute};
-use portcullis_e2e::dashboard::Dashboard;
-use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
-use portcullis_e2e::nginx::{Nginx, Site};
-use portcullis_e2e::portcullis_server::{Options, Portcullis};
+use portcullis_e2e::stack::Clusters;
 use reqwest::StatusCode;
-
-struct Stack {
-    _idp: Idp,
-    _p: Portcullis,
-    nginx: Nginx,
-    _dashboards: Vec<Dashboard>,
-}
-
-async fn stack(extra: &str) -> Option<Stack> {
-    let idp = Idp::start(IdpOptions::default()).await?;
-    let nginx_port = portcullis_e2e::free_port();
-    let p = Portcullis::start(Options {
-        public_port: Some(nginx_port),
-        ..Options::new(&idp.issuer).with(&format!(
-            "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{extra}"
-        ))
-    })
-    .await;
-    let c1 = Dashboard::start("c1", &idp.issuer, CLIENT_ID).await;
-    let c2 = Dashboard::start("c2", &idp.issuer, CLIENT_ID).await;
-    let sites = [
-        Site {
-            host: "dashboard.c1.example.test".into(),
-            upstream_port: c1.port,
-        },
-        Site {
-            host: "dashboard.c2.example.test".into(),
-            upstream_port: c2.port,
-        },
-    ];
-    let nginx = Nginx::start(nginx_port, p.addr.port(), &sites).await?;
-    Some(Stack {
-        _idp: idp,
-        _p: p,
-        nginx,
-        _dashboards: vec![c1, c2],
-    })
-}
 
 fn location(r: &reqwest::Response) -> String {
     r.headers()
@@ -60,9 +19,11 @@ fn location(r: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn nginx_auth_request_end_to_end() {
-    let Some(s) = stack("").await else { return };
+    let Some(s) = Clusters::start("").await else {
+        return;
+    };
     let port = s.nginx.port;
-    let c1 = format!("http://dashboard.c1.example.test:{port}/whoami.json?x=1&y=2");
+    let c1 = s.url("c1", "/whoami.json?x=1&y=2");
     let mut agent = Agent::new();
 
     // Unauthenticated: nginx asks Portcullis, gets 401, and sends the browser to the
@@ -84,7 +45,7 @@ async fn nginx_auth_request_end_to_end() {
     );
     let to_idp = location(&r);
     assert!(
-        to_idp.starts_with(&s._idp.issuer),
+        to_idp.starts_with(&s.idp.issuer),
         "ends at the provider: {to_idp}"
     );
     let form = agent.follow_to_form(to_idp).await;
@@ -131,7 +92,7 @@ async fn nginx_auth_request_end_to_end() {
     assert_eq!(who["path"], "/whoami.json?x=1&y=2");
 
     // Cluster c2: same parent-domain session, no login.
-    let c2 = format!("http://dashboard.c2.example.test:{port}/whoami.json");
+    let c2 = s.url("c2", "/whoami.json");
     let r = agent.get(&c2).await;
     assert_eq!(r.status(), StatusCode::OK);
     let who: serde_json::Value = r.json().await.unwrap();
@@ -152,7 +113,7 @@ async fn nginx_auth_request_end_to_end() {
     for url in [&c1, &c2] {
         let r = agent.get(url).await;
         assert_eq!(r.status(), StatusCode::FOUND, "{url} needs a login again");
-        assert!(absolute(url, &location(&r)).starts_with(&s._idp.issuer));
+        assert!(absolute(url, &location(&r)).starts_with(&s.idp.issuer));
     }
 }
 
@@ -160,9 +121,10 @@ async fn nginx_auth_request_end_to_end() {
 /// nginx with the documented buffer settings.
 #[tokio::test]
 async fn nginx_large_tokens() {
-    let Some(s) = stack("").await else { return };
-    let port = s.nginx.port;
-    let c1 = format!("http://dashboard.c1.example.test:{port}/whoami.json");
+    let Some(s) = Clusters::start("").await else {
+        return;
+    };
+    let c1 = s.url("c1", "/whoami.json");
     let mut agent = Agent::new();
     let r = agent.get(&c1).await;
     let form = agent.follow_to_form(location(&r)).await;
@@ -185,11 +147,10 @@ async fn nginx_large_tokens() {
 /// A policy denial is a 403 from nginx, not a login loop.
 #[tokio::test]
 async fn nginx_denied_user_gets_403() {
-    let Some(s) = stack("[authz]\nallowed_groups = [\"platform-admins\"]").await else {
+    let Some(s) = Clusters::start("[authz]\nallowed_groups = [\"platform-admins\"]").await else {
         return;
     };
-    let port = s.nginx.port;
-    let c1 = format!("http://dashboard.c1.example.test:{port}/");
+    let c1 = s.url("c1", "/");
     let mut agent = Agent::new();
     let r = agent.get(&c1).await;
     let form = agent.follow_to_form(location(&r)).await;
