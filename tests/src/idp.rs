@@ -106,6 +106,26 @@ impl Idp {
             .unwrap()
     }
 
+    /// `POST /_test/user`: changes a user while the provider runs (e.g. disables it).
+    pub async fn set_user(&self, change: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_test/user", self.issuer))
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Number of successful refresh grants so far.
+    pub async fn refreshes(&self) -> u64 {
+        self.stats().await["refresh_grants"].as_u64().unwrap_or(0)
+    }
+
     /// Stops the provider now.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

@@ -10,6 +10,8 @@
 //!   with the provider's JWKS (independently, with the `jose` library).
 //! - [`nginx::Nginx`]: real nginx running the `deploy/nginx/snippets`.
 //! - [`browser::Browser`]: headless Chromium driven over WebDriver (chromedriver).
+//! - [`redis::Redis`]: a real `redis-server`, stoppable and resumable.
+//! - [`process::Replica`]: the real `portcullis` binary as a separate process.
 //! - [`stack::Clusters`]: all of the above as one deployment with two clusters.
 //! - [`client`]: an HTTP client that resolves `*.example.test` to 127.0.0.1 and a
 //!   cookie jar the tests can read and tamper with.
@@ -25,6 +27,8 @@ pub mod dashboard;
 pub mod idp;
 pub mod nginx;
 pub mod portcullis_server;
+pub mod process;
+pub mod redis;
 pub mod stack;
 
 use std::path::PathBuf;

@@ -77,8 +77,20 @@ fn merge(base: &mut toml::Table, extra: toml::Table) {
     }
 }
 
+/// Renders the configuration for `port` as TOML (what the binary reads).
+pub fn render(opts: &Options, port: u16) -> String {
+    toml::to_string(&table(opts, port)).unwrap()
+}
+
 /// Renders and validates the configuration for `port`.
 pub fn settings(opts: &Options, port: u16) -> Settings {
+    let config: Config = toml::Value::Table(table(opts, port))
+        .try_into()
+        .expect("settings fit the schema");
+    validate(&config).unwrap_or_else(|errors| panic!("invalid test settings: {errors:?}"))
+}
+
+fn table(opts: &Options, port: u16) -> toml::Table {
     let public_port = opts.public_port.unwrap_or(port);
     let secrets: Vec<String> = opts.keys.iter().map(Key::to_base64).collect();
     let base = format!(
@@ -107,10 +119,7 @@ pub fn settings(opts: &Options, port: u16) -> Settings {
         &mut table,
         toml::from_str(&opts.extra).expect("extra settings are TOML"),
     );
-    let config: Config = toml::Value::Table(table)
-        .try_into()
-        .expect("settings fit the schema");
-    validate(&config).unwrap_or_else(|errors| panic!("invalid test settings: {errors:?}"))
+    table
 }
 
 impl Portcullis {

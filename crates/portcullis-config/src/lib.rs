@@ -15,14 +15,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use schema::Config;
-pub use validate::{ConfigError, LogFormat, Settings, validate};
+pub use validate::{ConfigError, LogFormat, Settings, StoreChoice, validate};
 
 /// The prefix of environment variables.
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
 /// Top-level sections of the schema, the only environment keys read.
 const SECTIONS: &[&str] = &[
-    "server", "oidc", "cookie", "session", "redirect", "authz", "headers", "log",
+    "server", "oidc", "cookie", "session", "redis", "redirect", "authz", "headers", "log",
 ];
 
 /// A command-line override: a dotted key path and a value (TOML syntax when it parses

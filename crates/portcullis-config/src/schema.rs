@@ -16,8 +16,10 @@ pub struct Config {
     pub oidc: Oidc,
     /// Session and CSRF cookies.
     pub cookie: Cookie,
-    /// Session lifetime.
+    /// Session lifetime, store and refresh.
     pub session: Session,
+    /// The Redis session store.
+    pub redis: Redis,
     /// Redirect targets.
     pub redirect: Redirect,
     /// Global authorization.
@@ -190,12 +192,50 @@ pub struct Session {
     /// Absolute session lifetime.
     #[serde(with = "humantime_serde")]
     pub lifetime: Duration,
+    /// `cookie` (the session sealed in the cookie) or `redis`.
+    pub store: String,
+    /// Refresh the ID token when it expires within this.
+    #[serde(with = "humantime_serde")]
+    pub refresh_before: Duration,
+    /// How long a refresh result serves requests still carrying the old cookie.
+    #[serde(with = "humantime_serde")]
+    pub refresh_grace: Duration,
+    /// How long a request waits for another replica's refresh.
+    #[serde(with = "humantime_serde")]
+    pub refresh_wait: Duration,
 }
 
 impl Default for Session {
     fn default() -> Self {
         Self {
             lifetime: Duration::from_secs(12 * 3600),
+            store: "cookie".into(),
+            refresh_before: Duration::from_secs(60),
+            refresh_grace: Duration::from_secs(60),
+            refresh_wait: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redis {
+    /// `redis://[:password@]host:6379/0`, or `rediss://…` for TLS.
+    pub url: String,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Bound on connecting and on each command.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            key_prefix: "portcullis:".into(),
+            timeout: Duration::from_secs(2),
         }
     }
 }

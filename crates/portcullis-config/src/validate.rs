@@ -13,6 +13,7 @@ use portcullis_http::settings::{
 use portcullis_oidc::OidcSettings;
 use portcullis_session::Key;
 use portcullis_session::chunk::DEFAULT_CHUNK_SIZE;
+use portcullis_session::store::RedisSettings;
 
 use crate::schema::Config;
 
@@ -40,6 +41,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// The configured session store.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// Sessions sealed into cookies.
+    Cookie,
+    /// Sessions in Redis.
+    Redis(RedisSettings),
+}
+
 /// Everything the binary needs, validated.
 #[derive(Debug)]
 pub struct Settings {
@@ -51,6 +61,8 @@ pub struct Settings {
     pub oidc: OidcSettings,
     /// Cookie keys, sealing key first.
     pub keys: Vec<Key>,
+    /// Where sessions live.
+    pub store: StoreChoice,
     /// Log filter.
     pub log_level: String,
     /// Log format.
@@ -235,6 +247,59 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         Duration::from_secs(60),
     );
 
+    // --- session store
+    let store = match c.session.store.as_str() {
+        "cookie" => Some(StoreChoice::Cookie),
+        "redis" => {
+            let r = &c.redis;
+            match url::Url::parse(&r.url) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some() => {
+                    Some(StoreChoice::Redis(RedisSettings {
+                        url: r.url.clone(),
+                        key_prefix: r.key_prefix.clone(),
+                        timeout: r.timeout,
+                    }))
+                }
+                _ => {
+                    // Never echo the URL: it may carry a password.
+                    e.push(
+                        "redis.url",
+                        "must be a redis:// or rediss:// URL when session.store = \"redis\"",
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            e.push("session.store", format!("{other:?} is not cookie or redis"));
+            None
+        }
+    };
+    positive(
+        &mut e,
+        "session.refresh_grace",
+        c.session.refresh_grace,
+        Duration::from_secs(1),
+    );
+    positive(
+        &mut e,
+        "session.refresh_wait",
+        c.session.refresh_wait,
+        Duration::from_secs(1),
+    );
+    positive(
+        &mut e,
+        "redis.timeout",
+        c.redis.timeout,
+        Duration::from_millis(100),
+    );
+    if c.session.refresh_before >= c.session.lifetime {
+        e.push(
+            "session.refresh_before",
+            "must be shorter than session.lifetime",
+        );
+    }
+
     // --- redirect
     let whitelist = match Whitelist::parse(&c.redirect.whitelist_domains) {
         Ok(w) => Some(w),
@@ -293,6 +358,7 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         same_site,
         whitelist,
         token_format,
+        store,
     ) {
         (
             true,
@@ -301,6 +367,7 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             Some(same_site),
             Some(whitelist),
             Some(token_format),
+            Some(store),
         ) => Ok(Settings {
             listen,
             http: HttpSettings {
@@ -330,6 +397,9 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                     groups: o.groups_claim.clone(),
                 },
                 session_lifetime: c.session.lifetime,
+                refresh_before: c.session.refresh_before,
+                refresh_grace: c.session.refresh_grace,
+                refresh_wait: c.session.refresh_wait,
             },
             oidc: OidcSettings {
                 issuer_url: o.issuer_url.clone(),
@@ -341,6 +411,7 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                 allow_unverified_email: o.allow_unverified_email,
             },
             keys,
+            store,
             log_level: c.log.level.clone(),
             log_format,
         }),

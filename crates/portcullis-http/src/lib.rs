@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`handlers`]: one function per endpoint.
-//! - [`session`]: finding and opening the session a request carries.
+//! - [`session`]: finding, opening and refreshing the session a request carries.
+//! - [`refresh`]: single-flight refresh within a process and across replicas.
 //! - [`cookies`]: `Cookie` parsing and `Set-Cookie` writing (domains, chunks, CSRF).
 //! - [`redirect`]: the ONE validator for `rd` targets.
 //! - [`forwarded`]: forwarded headers, believed only from trusted proxies.
@@ -24,6 +25,7 @@ pub mod identity;
 pub mod pages;
 pub mod provider;
 pub mod redirect;
+pub mod refresh;
 pub mod request_id;
 pub mod session;
 pub mod settings;
@@ -33,6 +35,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{any, get};
 use portcullis_session::Keyring;
+use portcullis_session::store::AnyStore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -46,8 +49,12 @@ pub use settings::HttpSettings;
 pub struct AppState {
     /// Validated settings.
     pub settings: HttpSettings,
-    /// Cookie keys: the first seals, all open.
-    pub keyring: Keyring,
+    /// Cookie keys: the first seals, all open (CSRF cookies, and what stores seal).
+    pub keyring: Arc<Keyring>,
+    /// Where sessions live.
+    pub store: AnyStore,
+    /// Per-process refresh single flight.
+    pub refresher: refresh::Refresher,
     /// The provider, once discovered.
     pub provider: ProviderSlot,
 }
@@ -89,7 +96,10 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .on_request(())
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
-                ),
+                )
+                // 5xx are expected at times (503 while not ready or while Redis is down,
+                // 502 when the provider is) and already in the access line: warn.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(SetSensitiveHeadersLayer::new([
             http::header::COOKIE,

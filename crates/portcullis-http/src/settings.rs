@@ -25,6 +25,15 @@ pub struct HttpSettings {
     pub claims: ClaimSettings,
     /// Absolute session lifetime: a user signs in again after this, whatever refreshes do.
     pub session_lifetime: Duration,
+    /// Refresh the ID token when it expires within this (or has expired).
+    pub refresh_before: Duration,
+    /// How long a refresh's result is kept for requests still carrying the
+    /// pre-refresh cookie (they are served the new session instead of replaying the
+    /// rotated refresh token).
+    pub refresh_grace: Duration,
+    /// How long a request waits for another replica's refresh before giving up (and
+    /// serving the current token while it is valid).
+    pub refresh_wait: Duration,
 }
 
 /// `SameSite` attribute values (RFC 6265bis §4.1.2.7).

@@ -134,6 +134,12 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
+/// How long a reachability probe's answer is reused (logins are rare; a stale "up"
+/// would send browsers to a dead provider).
+const PROBE_TTL: Duration = Duration::from_secs(1);
+/// Bound on one probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 struct JwksCache {
     keys: Arc<CoreJsonWebKeySet>,
     fetched_at: Instant,
@@ -149,6 +155,7 @@ pub struct Provider {
     jwks_uri: JsonWebKeySetUrl,
     signing_algs: Vec<CoreJwsSigningAlgorithm>,
     jwks: RwLock<JwksCache>,
+    probe: std::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -189,7 +196,30 @@ impl Provider {
             issuer,
             http,
             settings,
+            probe: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Whether the provider answers right now (its discovery document, within 2 s),
+    /// remembered for 1 s. Used before sending a browser to sign in, so a provider
+    /// outage is a clear error page here rather than a dead end at the provider.
+    pub async fn reachable(&self) -> bool {
+        let cached = self.probe.lock().ok().and_then(|guard| *guard);
+        if let Some((_, ok)) = cached.filter(|(at, _)| at.elapsed() < PROBE_TTL) {
+            return ok;
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.as_str().trim_end_matches('/')
+        );
+        let ok = matches!(
+            self.http.get(url).timeout(PROBE_TIMEOUT).send().await,
+            Ok(r) if r.status().is_success()
+        );
+        if let Ok(mut guard) = self.probe.lock() {
+            *guard = Some((Instant::now(), ok));
+        }
+        ok
     }
 
     /// The configured settings.

@@ -132,6 +132,13 @@ impl Key {
     }
 }
 
+/// `len` random bytes as base64url: session ids, per-session secrets, lock tokens.
+pub fn random_token(len: usize) -> Result<String, CodecError> {
+    let mut bytes = vec![0u8; len];
+    getrandom::getrandom(&mut bytes).map_err(|_| CodecError::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
 fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -9,11 +9,13 @@
 //! - [`codec`]: the versioned AES-256-GCM envelope and the [`Keyring`] (current key seals,
 //!   every configured key opens, so secrets rotate without logging anyone out).
 //! - [`chunk`]: pure split/join of a value across `NAME`, or `NAME_0`, `NAME_1`, ….
-//! - [`state`]: the session model sealed inside the cookie.
+//! - [`state`]: the session model.
+//! - [`store`]: where sessions live: in the cookie itself, or in Redis behind a ticket.
 
 pub mod chunk;
 pub mod codec;
 pub mod state;
+pub mod store;
 
 pub use codec::{CodecError, Key, KeyError, Keyring};
 pub use state::SessionState;

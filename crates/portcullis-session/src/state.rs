@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// cookie on every login and refresh.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
+    /// A random id, fixed at sign-in and kept across refreshes: the key of the session
+    /// in a server-side store and of its refresh coordination.
+    #[serde(rename = "id")]
+    pub id: String,
     /// The raw ID token (a JWT) as the provider issued it, verified when it was received.
     #[serde(rename = "it")]
     pub id_token: String,
@@ -33,6 +37,7 @@ impl std::fmt::Debug for SessionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Tokens are secrets: show only their presence.
         f.debug_struct("SessionState")
+            .field("id", &self.id)
             .field("id_token", &"<redacted>")
             .field("id_token_expires_at", &self.id_token_expires_at)
             .field(
@@ -51,6 +56,17 @@ impl SessionState {
         now >= self.expires_at
     }
 
+    /// A new random session id (16 bytes, base64url).
+    pub fn new_id() -> Result<String, crate::CodecError> {
+        crate::codec::random_token(16)
+    }
+
+    /// Whether the ID token should be refreshed at `now`: it expires within `before`
+    /// seconds (or already has), and there is a refresh token to do it with.
+    pub fn needs_refresh(&self, now: u64, before: u64) -> bool {
+        self.refresh_token.is_some() && self.id_token_expires_at <= now.saturating_add(before)
+    }
+
     /// Whether the ID token may still be forwarded at `now` (unix seconds).
     pub fn id_token_valid(&self, now: u64) -> bool {
         now < self.id_token_expires_at
@@ -65,6 +81,7 @@ mod tests {
     #[test]
     fn debug_hides_tokens() {
         let s = SessionState {
+            id: "sid".into(),
             id_token: "secret.jwt.value".into(),
             id_token_expires_at: 10,
             refresh_token: Some("refresh-secret".into()),
@@ -75,5 +92,6 @@ mod tests {
         assert!(!d.contains("secret.jwt") && !d.contains("refresh-secret"));
         assert!(s.id_token_valid(9) && !s.id_token_valid(10));
         assert!(!s.is_expired(19) && s.is_expired(20));
+        assert!(!s.needs_refresh(4, 5) && s.needs_refresh(5, 5) && s.needs_refresh(11, 0));
     }
 }

@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use portcullis_config::{LogFormat, Settings};
+use portcullis_config::{LogFormat, Settings, StoreChoice};
 use portcullis_http::{AppState, ProviderSlot};
 use portcullis_session::Keyring;
+use portcullis_session::store::{AnyStore, CookieStore, RedisStore, redact_url};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -27,12 +28,27 @@ pub fn init_logging(level: &str, format: LogFormat) {
     };
 }
 
+/// Builds the configured session store. Redis is connected lazily: the process
+/// starts (not ready) while Redis is down.
+pub fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Result<AnyStore> {
+    let name = &settings.http.cookie.name;
+    Ok(match &settings.store {
+        StoreChoice::Cookie => AnyStore::Cookie(CookieStore::new(Arc::clone(keyring), name)),
+        StoreChoice::Redis(redis) => AnyStore::Redis(
+            RedisStore::new(redis, Arc::clone(keyring), name)
+                .with_context(|| format!("cannot use Redis at {}", redact_url(&redis.url)))?,
+        ),
+    })
+}
+
 /// Builds the shared state from validated settings.
 pub fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
-    let keyring = Keyring::new(&settings.keys).context("no cookie secret configured")?;
+    let keyring = Arc::new(Keyring::new(&settings.keys).context("no cookie secret configured")?);
     Ok(Arc::new(AppState {
         settings: settings.http.clone(),
+        store: store(settings, &keyring)?,
         keyring,
+        refresher: Default::default(),
         provider: ProviderSlot::default(),
     }))
 }

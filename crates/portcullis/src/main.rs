@@ -54,6 +54,35 @@ enum Command {
     },
     /// Print a new random cookie secret (base64 of 32 bytes).
     Secret,
+    /// List or revoke server-side sessions (needs `session.store = "redis"`).
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionsCommand {
+    /// List the sessions of a user.
+    List {
+        /// The user, as the username claim names them (default: their email).
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke sessions: every session of a user, or one by id. Every replica refuses
+    /// them from the next request.
+    Revoke {
+        /// Revoke every session of this user.
+        #[arg(long, conflicts_with = "id", required_unless_present = "id")]
+        user: Option<String>,
+        /// Revoke this session id (from `sessions list`).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +113,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Sessions { command } => sessions(command),
         Command::Serve(args) => {
             let settings = match load_settings(&args) {
                 Ok(s) => s,
@@ -123,6 +153,72 @@ fn load_settings(args: &ConfigArgs) -> Result<portcullis_config::Settings, ExitC
             eprintln!("  - {e}");
         }
         ExitCode::from(2)
+    })
+}
+
+fn sessions(command: SessionsCommand) -> ExitCode {
+    let args = match &command {
+        SessionsCommand::List { config, .. } | SessionsCommand::Revoke { config, .. } => config,
+    };
+    let settings = match load_settings(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let state = match portcullis::state(&settings) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let portcullis_session::store::AnyStore::Redis(store) = &state.store else {
+            eprintln!(
+                "error: sessions live in cookies (session.store = \"cookie\"); listing and revocation need session.store = \"redis\""
+            );
+            return ExitCode::from(2);
+        };
+        let result = match command {
+            SessionsCommand::List { user, .. } => store.list_user(&user).await.map(|list| {
+                println!("{:<24} {:<12} {:<12}", "SESSION ID", "CREATED", "EXPIRES");
+                for s in &list {
+                    println!("{:<24} {:<12} {:<12}", s.id, s.created_at, s.expires_at);
+                }
+                println!("{} session(s) for {user}", list.len());
+            }),
+            SessionsCommand::Revoke { user: Some(user), .. } => store
+                .revoke_user(&user)
+                .await
+                .map(|n| println!("revoked {n} session(s) of {user}")),
+            SessionsCommand::Revoke { id: Some(id), .. } => store.revoke_id(&id).await.map(|found| {
+                if found {
+                    println!("revoked session {id}");
+                } else {
+                    println!("no session {id}");
+                }
+            }),
+            SessionsCommand::Revoke { .. } => {
+                eprintln!("error: give --user or --id");
+                return ExitCode::from(2);
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

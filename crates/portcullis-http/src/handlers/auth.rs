@@ -15,7 +15,7 @@ use portcullis_oidc::provider::unix_now;
 use crate::AppState;
 use crate::authz;
 use crate::cookies::RequestCookies;
-use crate::handlers::Ctx;
+use crate::handlers::{append_set_cookies, session_set_cookies};
 use crate::session::{self, Loaded, Lookup};
 use crate::settings::TokenFormat;
 
@@ -31,18 +31,26 @@ pub const PREFERRED_USERNAME: &str = "x-auth-request-preferred-username";
 /// The handler.
 pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
     let cookies = RequestCookies::parse(&parts.headers);
-    match session::load(&state, &cookies, unix_now()) {
-        Lookup::Valid(loaded) => {
-            if let Err(denial) = authz::check(&loaded.identity, &state.settings.authz) {
-                let ctx = Ctx::new(&state, &parts);
-                tracing::info!(request_id = %ctx.request_id, user = %loaded.identity.user, reason = denial.reason(), "auth: denied by policy");
-                return StatusCode::FORBIDDEN.into_response();
+    let lookup = session::load(&state, &cookies, unix_now()).await;
+    let mut response = match &lookup {
+        Lookup::Valid(loaded) => match authz::check(&loaded.identity, &state.settings.authz) {
+            Ok(()) => {
+                let mut r = StatusCode::ACCEPTED.into_response();
+                identity_headers(&state, loaded, r.headers_mut());
+                r
             }
-            let mut response = StatusCode::ACCEPTED.into_response();
-            identity_headers(&state, &loaded, response.headers_mut());
-            response
-        }
+            Err(denial) => {
+                tracing::info!(user = %loaded.identity.user, reason = denial.reason(), "auth: denied by policy");
+                StatusCode::FORBIDDEN.into_response()
+            }
+        },
         Lookup::Missing => StatusCode::UNAUTHORIZED.into_response(),
+        Lookup::StoreDown(e) => {
+            // A 5xx, not a 401: the user is not logged out, so no login loop; nginx
+            // shows an error page until the store is back.
+            tracing::warn!(error = %e, "auth: session store unavailable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
         other @ Lookup::Undecodable(_) => {
             // Bad input (tampering, an old key, truncation by a proxy): worth a line.
             tracing::info!(reason = other.reason(), "auth: session cookie rejected");
@@ -52,7 +60,12 @@ pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
             tracing::debug!(reason = other.reason(), "auth: unauthenticated");
             StatusCode::UNAUTHORIZED.into_response()
         }
-    }
+    };
+    append_set_cookies(
+        &mut response,
+        session_set_cookies(&state, &parts, &cookies, &lookup),
+    );
+    response
 }
 
 /// Writes the token and identity headers. Values that are not valid header values

@@ -11,20 +11,33 @@ use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
 use crate::cookies::RequestCookies;
+use crate::handlers::{append_set_cookies, session_set_cookies};
 use crate::pages::escape;
 use crate::session::{self, Lookup};
+use portcullis_session::store::SessionStore;
 
 /// The signed-in identity as JSON, or 401.
 pub async fn userinfo(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
     let cookies = RequestCookies::parse(&parts.headers);
-    match session::load(&state, &cookies, unix_now()) {
+    let lookup = session::load(&state, &cookies, unix_now()).await;
+    let mut response = match &lookup {
         Lookup::Valid(loaded) => Json(&loaded.identity).into_response(),
+        Lookup::StoreDown(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"error": "session store unavailable"})),
+        )
+            .into_response(),
         _ => (
             StatusCode::UNAUTHORIZED,
             Json(serde_json::json!({"error": "unauthenticated"})),
         )
             .into_response(),
-    }
+    };
+    append_set_cookies(
+        &mut response,
+        session_set_cookies(&state, &parts, &cookies, &lookup),
+    );
+    response
 }
 
 /// Liveness: the process answers. Never touches sessions or the provider.
@@ -32,23 +45,26 @@ pub async fn ping() -> &'static str {
     "OK"
 }
 
-/// Readiness: the provider has been discovered.
+/// Readiness: the provider has been discovered and the session store answers.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.provider.get().is_some() {
-        (StatusCode::OK, "OK").into_response()
-    } else {
-        (
+    if state.provider.get().is_none() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             "provider not discovered yet",
         )
-            .into_response()
+            .into_response();
     }
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "not ready: session store unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
+    }
+    (StatusCode::OK, "OK").into_response()
 }
 
 /// The default post-login target on the auth host: who you are, and links.
 pub async fn root(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
     let cookies = RequestCookies::parse(&parts.headers);
-    let body = match session::load(&state, &cookies, unix_now()) {
+    let body = match session::load(&state, &cookies, unix_now()).await {
         Lookup::Valid(loaded) => format!(
             r#"<p>Signed in as <strong id="user">{}</strong>.</p><p><a href="/oauth2/sign_out">Sign out</a></p>"#,
             escape(&loaded.identity.user)

@@ -13,6 +13,7 @@ use http::{HeaderValue, StatusCode};
 use portcullis_oidc::OidcError;
 use portcullis_oidc::provider::unix_now;
 use portcullis_session::SessionState;
+use portcullis_session::store::SessionStore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -61,6 +62,17 @@ fn retry_link(rd: &str) -> String {
     format!("/oauth2/start?rd={encoded}")
 }
 
+/// Deletes the session the request still carries, if any (best effort: a store outage
+/// must not block a new sign-in; the old session then ends with its TTL).
+async fn forget_previous_session(state: &AppState, cookies: &RequestCookies<'_>) {
+    let Some(old) = crate::session::cookie_value(state, cookies) else {
+        return;
+    };
+    if let Err(e) = state.store.delete(&old).await {
+        tracing::debug!(error = %e, "could not delete the previous session");
+    }
+}
+
 /// `/oauth2/start?rd=`: clears any existing session (no session fixation), remembers
 /// the attempt in its own cookie, and sends the browser to the provider.
 pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
@@ -81,6 +93,16 @@ pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response
             Some(&retry_link(&rd)),
         );
     };
+    if !provider.reachable().await {
+        tracing::warn!(request_id = %ctx.request_id, "login refused: provider unreachable");
+        return error_page(
+            StatusCode::BAD_GATEWAY,
+            "Identity provider unavailable",
+            "The identity provider cannot be reached right now. Please try again in a moment.",
+            &ctx.request_id,
+            Some(&retry_link(&rd)),
+        );
+    }
     let request = provider.authorization_request();
     let attempt = LoginAttempt {
         s: request.state.clone(),
@@ -110,6 +132,7 @@ pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response
             None,
         );
     };
+    forget_previous_session(&state, &cookies).await;
     tracing::info!(request_id = %ctx.request_id, "login started");
     let mut response = redirect(request.url.as_str());
     append_cookies(&mut response, writer.clear_session(&cookies));
@@ -257,24 +280,46 @@ pub async fn callback(State(state): State<Arc<AppState>>, parts: Parts) -> Respo
         );
     };
     let lifetime = state.settings.session_lifetime.as_secs();
+    let id = match SessionState::new_id() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(request_id = rid, error = %e, "no randomness for a session id");
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in failed",
+                "An internal error occurred.",
+                false,
+            );
+        }
+    };
     let session = SessionState {
+        id,
         id_token: tokens.id_token,
         id_token_expires_at: tokens.id_token_expires_at,
         refresh_token: tokens.refresh_token,
         created_at: now,
         expires_at: now + lifetime,
     };
-    let written = state
-        .keyring
-        .seal_json(&state.settings.cookie.name, &session)
-        .ok()
-        .and_then(|sealed| writer.session(&sealed, lifetime, &cookies).ok());
-    let Some(session_cookies) = written else {
-        tracing::error!(request_id = rid, user = %identity.user, "session could not be sealed or is too large for cookies");
+    // A previous session in this browser ends here (no fixation, no orphan in the store).
+    forget_previous_session(&state, &cookies).await;
+    let cookie_value = match state.store.create(&session, &identity.user).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(request_id = rid, error = %e, "could not store the new session");
+            return fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in temporarily unavailable",
+                "Your session could not be stored. Please try again in a moment.",
+                true,
+            );
+        }
+    };
+    let Ok(session_cookies) = writer.session(&cookie_value, lifetime, &cookies) else {
+        tracing::error!(request_id = rid, user = %identity.user, "session too large for cookies");
         return fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Sign-in failed",
-            "Your session is too large to store.",
+            "Your session is too large to store in cookies; the operator can switch to the Redis session store.",
             false,
         );
     };

@@ -5,12 +5,17 @@ pub mod info;
 pub mod login;
 pub mod sign_out;
 
+use axum::response::Response;
+use http::HeaderValue;
 use http::request::Parts;
+use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
+use crate::cookies::{CookieWriter, RequestCookies};
 use crate::forwarded::Forwarded;
 use crate::redirect::validate_redirect;
 use crate::request_id::RequestId;
+use crate::session::Lookup;
 
 /// Per-request facts every handler needs.
 pub(crate) struct Ctx {
@@ -61,5 +66,44 @@ pub(crate) fn safe_redirect(
             tracing::warn!(request_id, at, reason = %reason, len = raw.len(), "rejected redirect target; using the default");
             default.clone()
         }
+    }
+}
+
+/// The `Set-Cookie` headers a session lookup calls for: the refreshed session (cookie
+/// store), or the removal of a session that is over. Nothing in the common case, and
+/// then no per-request work either.
+pub(crate) fn session_set_cookies(
+    state: &AppState,
+    parts: &Parts,
+    cookies: &RequestCookies<'_>,
+    lookup: &Lookup,
+) -> Vec<HeaderValue> {
+    let refreshed = match lookup {
+        Lookup::Valid(l) => l.set_cookie.as_deref().map(|c| (c, l.state.expires_at)),
+        _ => None,
+    };
+    if refreshed.is_none() && !lookup.clears_cookie() {
+        return Vec::new();
+    }
+    let ctx = Ctx::new(state, parts);
+    let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
+    match refreshed {
+        Some((value, expires_at)) => writer
+            .session(value, expires_at.saturating_sub(unix_now()), cookies)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "refreshed session too large for cookies");
+                Vec::new()
+            }),
+        None => writer.clear_session(cookies),
+    }
+}
+
+/// Appends `Set-Cookie` headers.
+pub(crate) fn append_set_cookies(
+    response: &mut Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) {
+    for c in cookies {
+        response.headers_mut().append(http::header::SET_COOKIE, c);
     }
 }

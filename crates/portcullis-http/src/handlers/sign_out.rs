@@ -10,6 +10,7 @@ use http::{HeaderValue, StatusCode};
 use crate::AppState;
 use crate::cookies::{CookieWriter, RequestCookies};
 use crate::handlers::{Ctx, query_param, safe_redirect};
+use portcullis_session::store::SessionStore;
 
 /// The handler (GET and POST).
 pub async fn sign_out(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
@@ -17,6 +18,13 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, parts: Parts) -> Respo
     let raw = query_param(&parts, "rd");
     let rd = safe_redirect(&state, raw.as_deref(), &ctx.request_id, "sign_out");
     let cookies = RequestCookies::parse(&parts.headers);
+    if let Some(value) = crate::session::cookie_value(&state, &cookies) {
+        // Server-side sessions end here too; an outage leaves it to the store's TTL,
+        // and the cookie is cleared either way.
+        if let Err(e) = state.store.delete(&value).await {
+            tracing::warn!(request_id = %ctx.request_id, error = %e, "could not delete the session from the store");
+        }
+    }
     let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();

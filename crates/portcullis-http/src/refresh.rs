@@ -1,0 +1,242 @@
+//! Refreshing ID tokens without ever logging anyone out.
+//!
+//! Dex rotates the refresh token on every use: the old one stops working the moment
+//! the new one is issued. So for one session there must be exactly ONE refresh at a
+//! time, and every request that needed it must get its result — including requests
+//! that arrive a little later still carrying the pre-refresh cookie.
+//!
+//! - **In a process** ([`Refresher`]): requests are grouped by *(session id, hash of
+//!   the refresh token)*. The first runs the refresh; the others await the same
+//!   `OnceCell`. The outcome is kept for `refresh_grace`, so a request with the old
+//!   cookie is served the new session (and its `Set-Cookie`) instead of replaying the
+//!   rotated token.
+//! - **Across replicas** (Redis store): the refresher takes the session's Redis lock
+//!   (lease renewed while the provider call runs). A replica that finds the lock taken
+//!   polls the stored session until the refresh token changes (someone refreshed) or
+//!   the lock is free (then it tries again). Whoever gets the lock checks the stored
+//!   session again first, so a refresh that already happened is never repeated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portcullis_oidc::OidcError;
+use portcullis_session::SessionState;
+use portcullis_session::store::{AnyStore, SessionStore, StoreError};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::AppState;
+
+/// Lease of the cross-replica lock (renewed while held).
+const LOCK_LEASE: Duration = Duration::from_secs(6);
+/// How often a waiting replica looks at the stored session.
+const POLL: Duration = Duration::from_millis(50);
+/// How long a failed attempt (provider down) is remembered, so a burst of requests
+/// does not hammer a provider that is already struggling.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// How one refresh ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// New tokens; `cookie` is the cookie value to send when it changed (cookie
+    /// store), `None` when it did not (a Redis ticket stays the same).
+    Refreshed {
+        /// The refreshed session.
+        session: Box<SessionState>,
+        /// The new cookie value, if it changed.
+        cookie: Option<String>,
+    },
+    /// The provider refused the refresh token (revoked, rotated away, user disabled):
+    /// the session is over and has been deleted.
+    Revoked,
+    /// The provider (or the store) could not be used right now: keep the current
+    /// session while its ID token is valid.
+    Unavailable(String),
+}
+
+struct Slot {
+    created: Instant,
+    cell: Arc<OnceCell<Outcome>>,
+}
+
+/// Per-process single flight and recent outcomes.
+#[derive(Default)]
+pub struct Refresher {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").finish_non_exhaustive()
+    }
+}
+
+fn slot_key(session: &SessionState) -> String {
+    let rt = session.refresh_token.as_deref().unwrap_or_default();
+    let digest = Sha256::digest(rt.as_bytes());
+    let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hash}", session.id)
+}
+
+impl Refresher {
+    /// Refreshes `session` (loaded from `cookie`), or joins the refresh already under
+    /// way for it, or reuses one that just finished.
+    pub async fn refresh(&self, state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
+        let key = slot_key(session);
+        let cell = {
+            let mut slots = match self.slots.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let grace = state.settings.refresh_grace;
+            slots.retain(|_, s| {
+                let age = s.created.elapsed();
+                match s.cell.get() {
+                    None => true, // in flight
+                    Some(Outcome::Unavailable(_)) => age < FAILURE_MEMORY,
+                    Some(_) => age < grace,
+                }
+            });
+            Arc::clone(
+                &slots
+                    .entry(key)
+                    .or_insert_with(|| Slot {
+                        created: Instant::now(),
+                        cell: Arc::new(OnceCell::new()),
+                    })
+                    .cell,
+            )
+        };
+        cell.get_or_init(|| run(state, cookie, session))
+            .await
+            .clone()
+    }
+}
+
+/// One refresh, coordinated through the store when it is shared.
+async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
+    match &state.store {
+        AnyStore::Cookie(_) => call_provider(state, cookie, session).await,
+        AnyStore::Redis(redis) => {
+            let deadline = Instant::now() + state.settings.refresh_wait;
+            loop {
+                let lock = match redis.try_lock(&session.id, LOCK_LEASE).await {
+                    Ok(l) => l,
+                    Err(e) => return Outcome::Unavailable(e.to_string()),
+                };
+                if let Some(mut lock) = lock {
+                    // Someone may have refreshed between our load and our lock.
+                    let current = match state.store.load(cookie).await {
+                        Ok(Some(c)) => c,
+                        Ok(None) => {
+                            lock.release().await;
+                            return Outcome::Revoked;
+                        }
+                        Err(e) => {
+                            lock.release().await;
+                            return Outcome::Unavailable(e.to_string());
+                        }
+                    };
+                    if current.refresh_token != session.refresh_token {
+                        lock.release().await;
+                        return refreshed_elsewhere(current);
+                    }
+                    lock.keep_alive();
+                    let outcome = call_provider(state, cookie, &current).await;
+                    lock.release().await;
+                    return outcome;
+                }
+                // Another replica is refreshing: wait for its result.
+                tokio::time::sleep(POLL).await;
+                match state.store.load(cookie).await {
+                    Ok(Some(current)) if current.refresh_token != session.refresh_token => {
+                        return refreshed_elsewhere(current);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Outcome::Revoked,
+                    Err(e) => return Outcome::Unavailable(e.to_string()),
+                }
+                if Instant::now() > deadline {
+                    return Outcome::Unavailable(
+                        "timed out waiting for another replica's refresh".into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn refreshed_elsewhere(current: SessionState) -> Outcome {
+    Outcome::Refreshed {
+        session: Box::new(current),
+        cookie: None,
+    }
+}
+
+/// Whether a token-endpoint refusal means the refresh token is dead. Dex answers a
+/// replayed, rotated-away token with `invalid_request`; RFC 6749 §5.2 says
+/// `invalid_grant`. Anything else (`invalid_client`…) is a configuration or provider
+/// problem that must not log users out.
+fn is_fatal(error: &str) -> bool {
+    matches!(error, "invalid_grant" | "invalid_request")
+}
+
+async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
+    let Some(provider) = state.provider.get() else {
+        return Outcome::Unavailable("provider not discovered yet".into());
+    };
+    let Some(refresh_token) = session.refresh_token.as_deref() else {
+        return Outcome::Unavailable("session has no refresh token".into());
+    };
+    match provider.refresh(refresh_token).await {
+        Ok(tokens) => {
+            let new = SessionState {
+                id: session.id.clone(),
+                id_token: tokens.id_token,
+                id_token_expires_at: tokens.id_token_expires_at,
+                refresh_token: tokens.refresh_token,
+                created_at: session.created_at,
+                expires_at: session.expires_at,
+            };
+            tracing::info!(
+                id_token_expires_in = new
+                    .id_token_expires_at
+                    .saturating_sub(portcullis_oidc::provider::unix_now()),
+                "session refreshed"
+            );
+            match state.store.update(cookie, &new).await {
+                Ok(new_cookie) => Outcome::Refreshed {
+                    cookie: (new_cookie != cookie).then_some(new_cookie),
+                    session: Box::new(new),
+                },
+                Err(e) => {
+                    // The provider rotated the token but we could not keep it: the
+                    // session cannot be refreshed again. Say so loudly.
+                    tracing::error!(error = %e, "refreshed tokens could not be stored; the session will end when its ID token expires");
+                    Outcome::Refreshed {
+                        session: Box::new(new),
+                        cookie: None,
+                    }
+                }
+            }
+        }
+        Err(OidcError::Rejected { error, .. }) if is_fatal(&error) => {
+            if let Err(e) = state.store.delete(cookie).await {
+                tracing::warn!(error = %e, "could not delete a session whose refresh was refused");
+            }
+            tracing::info!(oauth_error = %error, "refresh token refused by the provider; session ended");
+            Outcome::Revoked
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
+            Outcome::Unavailable(e.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for Outcome {
+    fn from(e: StoreError) -> Self {
+        Outcome::Unavailable(e.to_string())
+    }
+}

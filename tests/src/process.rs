@@ -1,0 +1,106 @@
+//! The real `portcullis` binary as a separate process (replicas, the CLI).
+//!
+//! It is the one `cargo build` (or `cargo test --workspace`) left in the target
+//! directory next to the test executables; scripts/test builds it first.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::portcullis_server::Options;
+
+/// Path of the built binary.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/portcullis
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("portcullis");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p portcullis` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `portcullis serve`; killed on drop.
+#[derive(Debug)]
+pub struct Replica {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its config file.
+    pub config: PathBuf,
+    _child: Child,
+}
+
+/// Writes the configuration `opts` describes (as the in-process server would run it)
+/// to a file, for the binary.
+pub fn write_config(opts: &Options, port: u16) -> PathBuf {
+    let toml = crate::portcullis_server::render(opts, port);
+    let dir = crate::nginx::tempdir("portcullis-config");
+    let path = dir.join("portcullis.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+impl Replica {
+    /// Starts `portcullis serve --config …` and waits until `/ready` answers 200.
+    pub async fn start(opts: &Options) -> Self {
+        let port = crate::free_port();
+        let config = write_config(opts, port);
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env(
+                "RUST_LOG",
+                std::env::var("REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("portcullis starts");
+        let http = crate::client::http();
+        let url = format!("http://127.0.0.1:{port}/ready");
+        crate::eventually("replica ready", Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let r = http.get(url).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+        Self {
+            port,
+            config,
+            _child: child,
+        }
+    }
+
+    /// Base URL on the auth host name.
+    pub fn public_url(&self) -> String {
+        format!("http://auth.example.test:{}", self.port)
+    }
+}
+
+/// Runs `portcullis <args…> --config <config>` and returns (status, stdout, stderr).
+pub async fn cli(args: &[&str], config: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .expect("portcullis runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
