@@ -143,7 +143,7 @@ impl Portcullis {
         let addr = listener.local_addr().unwrap();
         let settings = settings(&opts, addr.port());
         let public_port = opts.public_port.unwrap_or(addr.port());
-        let state = portcullis::state(&settings).unwrap();
+        let state = portcullis::state(&settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(portcullis::serve(
             listener,

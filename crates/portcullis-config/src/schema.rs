@@ -221,8 +221,15 @@ impl Default for Session {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Redis {
-    /// `redis://[:password@]host:6379/0`, or `rediss://…` for TLS.
+    /// `standalone`, `sentinel` or `cluster`.
+    pub mode: String,
+    /// Standalone: `redis://[:password@]host:6379/0`, or `rediss://…` for TLS.
+    /// Sentinel: optional, its credentials and database are used for the master.
     pub url: String,
+    /// Sentinel: the sentinels' addresses. Cluster: seed nodes.
+    pub nodes: Vec<String>,
+    /// Sentinel: the monitored master's name.
+    pub sentinel_master: String,
     /// Prefix of every key.
     pub key_prefix: String,
     /// Bound on connecting and on each command.
@@ -233,7 +240,10 @@ pub struct Redis {
 impl Default for Redis {
     fn default() -> Self {
         Self {
+            mode: "standalone".into(),
             url: String::new(),
+            nodes: Vec::new(),
+            sentinel_master: String::new(),
             key_prefix: "portcullis:".into(),
             timeout: Duration::from_secs(2),
         }

@@ -13,7 +13,7 @@ use portcullis_http::settings::{
 use portcullis_oidc::OidcSettings;
 use portcullis_session::Key;
 use portcullis_session::chunk::DEFAULT_CHUNK_SIZE;
-use portcullis_session::store::RedisSettings;
+use portcullis_session::store::{RedisSettings, Topology};
 
 use crate::schema::Config;
 
@@ -250,26 +250,13 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
     // --- session store
     let store = match c.session.store.as_str() {
         "cookie" => Some(StoreChoice::Cookie),
-        "redis" => {
-            let r = &c.redis;
-            match url::Url::parse(&r.url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some() => {
-                    Some(StoreChoice::Redis(RedisSettings {
-                        url: r.url.clone(),
-                        key_prefix: r.key_prefix.clone(),
-                        timeout: r.timeout,
-                    }))
-                }
-                _ => {
-                    // Never echo the URL: it may carry a password.
-                    e.push(
-                        "redis.url",
-                        "must be a redis:// or rediss:// URL when session.store = \"redis\"",
-                    );
-                    None
-                }
-            }
-        }
+        "redis" => redis_topology(&mut e, &c.redis).map(|topology| {
+            StoreChoice::Redis(RedisSettings {
+                topology,
+                key_prefix: c.redis.key_prefix.clone(),
+                timeout: c.redis.timeout,
+            })
+        }),
         other => {
             e.push("session.store", format!("{other:?} is not cookie or redis"));
             None
@@ -419,6 +406,64 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
     }
 }
 
+fn redis_url_ok(u: &str) -> bool {
+    url::Url::parse(u)
+        .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some())
+}
+
+/// The Redis deployment. URLs are never echoed: they may carry passwords.
+fn redis_topology(e: &mut Errors, r: &crate::schema::Redis) -> Option<Topology> {
+    match r.mode.as_str() {
+        "standalone" => {
+            if redis_url_ok(&r.url) {
+                Some(Topology::Standalone(r.url.clone()))
+            } else {
+                e.push(
+                    "redis.url",
+                    "must be a redis:// or rediss:// URL when session.store = \"redis\"",
+                );
+                None
+            }
+        }
+        "sentinel" | "cluster" => {
+            let mut ok = true;
+            if r.nodes.is_empty() || !r.nodes.iter().all(|n| redis_url_ok(n)) {
+                e.push(
+                    "redis.nodes",
+                    format!("{} mode needs redis:// or rediss:// node URLs", r.mode),
+                );
+                ok = false;
+            }
+            if r.mode == "cluster" {
+                return ok.then(|| Topology::Cluster(r.nodes.clone()));
+            }
+            if r.sentinel_master.is_empty() {
+                e.push("redis.sentinel_master", "is required in sentinel mode");
+                ok = false;
+            }
+            if !r.url.is_empty() && !redis_url_ok(&r.url) {
+                e.push(
+                    "redis.url",
+                    "must be a redis:// or rediss:// URL (credentials for the master)",
+                );
+                ok = false;
+            }
+            ok.then(|| Topology::Sentinel {
+                sentinels: r.nodes.clone(),
+                master: r.sentinel_master.clone(),
+                auth: (!r.url.is_empty()).then(|| r.url.clone()),
+            })
+        }
+        other => {
+            e.push(
+                "redis.mode",
+                format!("{other:?} is not standalone, sentinel or cluster"),
+            );
+            None
+        }
+    }
+}
+
 fn check_url(e: &mut Errors, key: &str, value: &str) {
     if value.is_empty() {
         e.push(key, "is required");
@@ -509,6 +554,45 @@ mod tests {
             toml::from_str("[oidc]\nclient_secret = 12345\n[cookie]\nsecrets = \"abc\"").unwrap();
         assert_eq!(parsed.oidc.client_secret, "12345");
         assert_eq!(parsed.cookie.secrets, ["abc"]);
+    }
+
+    #[test]
+    fn redis_topologies() {
+        let mut c = good();
+        c.session.store = "redis".into();
+        assert!(
+            validate(&c)
+                .unwrap_err()
+                .iter()
+                .any(|e| e.key == "redis.url")
+        );
+        c.redis.url = "redis://:pw@r:6379/0".into();
+        assert!(validate(&c).is_ok());
+        c.redis.mode = "sentinel".into();
+        let keys: Vec<String> = validate(&c)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["redis.nodes", "redis.sentinel_master"]);
+        c.redis.nodes = vec!["redis://s1:26379".into()];
+        c.redis.sentinel_master = "mymaster".into();
+        assert!(validate(&c).is_ok());
+        c.redis.mode = "cluster".into();
+        c.redis.nodes = vec!["http://n1".into()];
+        let errors = validate(&c).unwrap_err();
+        assert_eq!(errors[0].key, "redis.nodes");
+        c.redis.mode = "ring".into();
+        assert!(
+            validate(&c)
+                .unwrap_err()
+                .iter()
+                .any(|e| e.key == "redis.mode")
+        );
+        assert!(
+            !format!("{:?}", validate(&c)).contains("pw"),
+            "passwords never echoed"
+        );
     }
 
     #[test]

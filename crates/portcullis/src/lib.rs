@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use portcullis_config::{LogFormat, Settings, StoreChoice};
 use portcullis_http::{AppState, ProviderSlot};
 use portcullis_session::Keyring;
-use portcullis_session::store::{AnyStore, CookieStore, RedisStore, redact_url};
+use portcullis_session::store::{AnyStore, CookieStore, RedisStore};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -30,23 +30,24 @@ pub fn init_logging(level: &str, format: LogFormat) {
 
 /// Builds the configured session store. Redis is connected lazily: the process
 /// starts (not ready) while Redis is down.
-pub fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Result<AnyStore> {
+pub async fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Result<AnyStore> {
     let name = &settings.http.cookie.name;
     Ok(match &settings.store {
         StoreChoice::Cookie => AnyStore::Cookie(CookieStore::new(Arc::clone(keyring), name)),
         StoreChoice::Redis(redis) => AnyStore::Redis(
             RedisStore::new(redis, Arc::clone(keyring), name)
-                .with_context(|| format!("cannot use Redis at {}", redact_url(&redis.url)))?,
+                .await
+                .with_context(|| format!("cannot use Redis ({redis:?})"))?,
         ),
     })
 }
 
 /// Builds the shared state from validated settings.
-pub fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+pub async fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let keyring = Arc::new(Keyring::new(&settings.keys).context("no cookie secret configured")?);
     Ok(Arc::new(AppState {
         settings: settings.http.clone(),
-        store: store(settings, &keyring)?,
+        store: store(settings, &keyring).await?,
         keyring,
         refresher: Default::default(),
         provider: ProviderSlot::default(),
@@ -81,7 +82,7 @@ pub async fn spawn(settings: Settings) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let state = state(&settings)?;
+    let state = state(&settings).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, Arc::clone(&state), settings, async {
         let _ = rx.await;

@@ -175,7 +175,7 @@ fn sessions(command: SessionsCommand) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let state = match portcullis::state(&settings) {
+        let state = match portcullis::state(&settings).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -224,6 +224,6 @@ fn sessions(command: SessionsCommand) -> ExitCode {
 
 async fn run(settings: portcullis_config::Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
-    let state = portcullis::state(&settings)?;
+    let state = portcullis::state(&settings).await?;
     portcullis::serve(listener, state, settings, portcullis::shutdown_signal()).await
 }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::redis_conn::{Conn, Topology};
 use super::{SessionStore, StoreError};
 use crate::codec::random_token;
 use crate::{Key, Keyring, SessionState};
@@ -25,8 +25,8 @@ use crate::{Key, Keyring, SessionState};
 /// How to reach Redis.
 #[derive(Clone)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host:port/db` or `rediss://…` for TLS.
-    pub url: String,
+    /// Standalone, Sentinel or Cluster, with addresses (`redis://` or `rediss://`).
+    pub topology: Topology,
     /// Prefix of every key, so several deployments can share one Redis.
     pub key_prefix: String,
     /// Bound on connecting and on each command.
@@ -36,8 +36,15 @@ pub struct RedisSettings {
 impl std::fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password.
+        let redacted: Vec<String> = match &self.topology {
+            Topology::Standalone(u) => vec![redact_url(u)],
+            Topology::Sentinel { sentinels, .. } => {
+                sentinels.iter().map(|u| redact_url(u)).collect()
+            }
+            Topology::Cluster(nodes) => nodes.iter().map(|u| redact_url(u)).collect(),
+        };
         f.debug_struct("RedisSettings")
-            .field("url", &redact_url(&self.url))
+            .field("addresses", &redacted)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .finish()
@@ -79,7 +86,7 @@ pub struct SessionInfo {
 /// Sessions in Redis. Cloning shares the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     keyring: Arc<Keyring>,
     name: String,
@@ -139,21 +146,17 @@ return 0
 ";
 
 impl RedisStore {
-    /// Connects lazily: the process starts even when Redis is down, commands fail with
-    /// [`StoreError::Unavailable`] until it is back, and the connection manager
-    /// reconnects on its own.
-    pub fn new(
+    /// Standalone and Sentinel connect lazily: the process starts even when Redis is
+    /// down, commands fail with [`StoreError::Unavailable`] until it is back, and the
+    /// connection reconnects on its own. A Cluster must answer once, to learn its slots.
+    pub async fn new(
         settings: &RedisSettings,
         keyring: Arc<Keyring>,
         cookie_name: &str,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let conn = Conn::open(&settings.topology, settings.timeout)
+            .await
+            .map_err(unavailable)?;
         Ok(Self {
             conn,
             prefix: settings.key_prefix.clone(),
@@ -279,26 +282,19 @@ impl SessionStore for RedisStore {
         let key = self.session_key(&session.id);
         let set = self.user_key(&uh);
         let expire_at = i64::try_from(session.expires_at).unwrap_or(i64::MAX);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .hset_multiple(
-                &key,
-                &[
-                    ("d", data),
-                    ("u", uh),
-                    ("c", session.created_at.to_string()),
-                    ("e", session.expires_at.to_string()),
-                ],
-            )
-            .ignore()
-            .expire_at(&key, expire_at)
-            .ignore()
-            .sadd(&set, &session.id)
-            .ignore()
-            .expire_at(&set, expire_at)
-            .ignore();
+        // Separate commands, not MULTI: in a Cluster the two keys live in different
+        // slots. The index goes first, so every stored session is revocable.
         let mut conn = self.conn.clone();
-        let () = self.bounded(pipe.query_async(&mut conn)).await?;
+        let _: i64 = self.bounded(conn.sadd(&set, &session.id)).await?;
+        let _: bool = self.bounded(conn.expire_at(&set, expire_at)).await?;
+        let fields = [
+            ("d", data),
+            ("u", uh),
+            ("c", session.created_at.to_string()),
+            ("e", session.expires_at.to_string()),
+        ];
+        let () = self.bounded(conn.hset_multiple(&key, &fields)).await?;
+        let _: bool = self.bounded(conn.expire_at(&key, expire_at)).await?;
         let ticket = Ticket {
             i: session.id.clone(),
             k: secret,
@@ -366,7 +362,7 @@ impl SessionStore for RedisStore {
 /// call runs ([`RedisLock::keep_alive`]), so a slow provider does not let a second
 /// replica start a competing refresh; if this process dies, the lease expires.
 pub struct RedisLock {
-    conn: ConnectionManager,
+    conn: Conn,
     key: String,
     token: String,
     lease_ms: u64,
