@@ -24,7 +24,12 @@ impl Clusters {
     /// Starts the stack; `extra` is TOML merged into Portcullis' settings. `None`
     /// (skip) when a component is missing outside CI.
     pub async fn start(extra: &str) -> Option<Self> {
-        let idp = Idp::start(IdpOptions::default()).await?;
+        Self::start_with(IdpOptions::default(), extra).await
+    }
+
+    /// [`Clusters::start`] with provider options (short token lifetimes…).
+    pub async fn start_with(idp: IdpOptions, extra: &str) -> Option<Self> {
+        let idp = Idp::start(idp).await?;
         let nginx_port = crate::free_port();
         let portcullis = Portcullis::start(Options {
             public_port: Some(nginx_port),

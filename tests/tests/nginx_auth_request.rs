@@ -163,3 +163,49 @@ async fn nginx_denied_user_gets_403() {
     );
     assert_eq!(agent.get(&c1).await.status(), StatusCode::FORBIDDEN);
 }
+
+/// A refresh during nginx's auth subrequest reaches the browser: the deploy snippets
+/// pass Portcullis' `Set-Cookie` on, so the browser holds the new session (cookie
+/// store) and the dashboard gets the fresh token.
+#[tokio::test]
+async fn nginx_carries_refreshed_cookie_to_the_browser() {
+    let idp = portcullis_e2e::idp::IdpOptions {
+        id_token_ttl: Some(8),
+        ..Default::default()
+    };
+    let Some(s) = Clusters::start_with(idp, "[session]\nrefresh_before = \"6s\"").await else {
+        return;
+    };
+    let c1 = s.url("c1", "/whoami.json");
+    let mut agent = Agent::new();
+    let r = agent.get(&c1).await;
+    let form = agent.follow_to_form(location(&r)).await;
+    let callback = agent
+        .submit_login(&form, "alice@example.test", "alice-password")
+        .await;
+    agent.finish_login(&callback).await;
+    let first = agent
+        .get(&c1)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let before = agent.site.get("_portcullis").unwrap().to_owned();
+    let refreshes = s.idp.refreshes().await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await; // refresh due
+    let r = agent.get(&c1).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let who: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(who["verified"], true);
+    assert!(
+        who["claims"]["exp"].as_u64() > first["claims"]["exp"].as_u64(),
+        "a fresh token upstream"
+    );
+    assert_eq!(s.idp.refreshes().await - refreshes, 1);
+    let after = agent.site.get("_portcullis").unwrap();
+    assert_ne!(
+        after, before,
+        "the browser received the refreshed session cookie through nginx"
+    );
+}
