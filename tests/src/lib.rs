@@ -85,5 +85,8 @@ where
 
 /// Installs a log subscriber once (quiet unless `RUST_LOG` says otherwise).
 pub fn init_logs() {
-    portcullis::init_logging("warn", portcullis_config::LogFormat::Text);
+    // The test process never exits cleanly enough to flush; keep the writer for good.
+    if let Some(guard) = portcullis::init_logging("warn", portcullis_config::LogFormat::Text) {
+        std::mem::forget(guard);
+    }
 }

@@ -16,16 +16,32 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
-/// Safe to call twice: the second call does nothing.
-pub fn init_logging(level: &str, format: LogFormat) {
+///
+/// Lines are written by a background thread (`tracing-appender`), so a request never
+/// waits on a `write` to stdout: with an access line per request, that write was the
+/// largest single cost of `/oauth2/auth`. The writer blocks rather than drops when
+/// its buffer is full (no lost log lines). Keep the returned guard alive until exit:
+/// dropping it flushes what is buffered. `None` if a subscriber was already installed.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logging(
+    level: &str,
+    format: LogFormat,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
-    let _ = match format {
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    installed.ok().map(|()| guard)
 }
 
 /// Builds the configured session store. Redis is connected lazily: the process

@@ -119,7 +119,8 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            portcullis::init_logging(&settings.log_level, settings.log_format);
+            // Held until main returns, so buffered log lines are flushed at exit.
+            let _log_guard = portcullis::init_logging(&settings.log_level, settings.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Load benchmark of /oauth2/auth, side by side with nginx in the same run.
+#
+#   bench/run.sh [SECONDS_PER_TARGET] [CONNECTIONS]     (defaults: 10, 64)
+#
+# Targets, each measured with the same wrk settings (2 threads, keep-alive):
+#   nginx `return 202;`                        the ceiling for an auth endpoint
+#   Portcullis /oauth2/auth, cookie store      a real session from a real login
+#   Portcullis /oauth2/auth, Redis store       likewise, with redis-server
+#   Portcullis /oauth2/auth, no session        the 401 path
+#   nginx → auth_request → Portcullis → static upstream
+#   nginx → the same static upstream without auth
+# Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, and each
+# requests/s as a ratio to its baseline. Loopback only; bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECS=${1:-10}
+CONN=${2:-64}
+
+scripts/install-deps --no-browser >/dev/null
+if ! command -v wrk >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+echo "==> building portcullis (release)" >&2
+cargo build -q --release --locked -p portcullis
+BIN=$ROOT/target/release/portcullis
+
+DIR=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port)
+NGINX=$(free_port); STATIC=$(free_port); CHAIN=$(free_port); PLAIN=$(free_port)
+
+node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
+pids+=($!)
+redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no >"$DIR/redis.log" 2>&1 &
+pids+=($!)
+wait_port "$IDP"; wait_port "$REDIS"
+
+SECRET=$("$BIN" secret)
+portcullis() { # port store
+  cat >"$DIR/p$1.toml" <<CONF
+[server]
+listen = "127.0.0.1:$1"
+trusted_proxies = ["127.0.0.1/32"]
+[oidc]
+issuer_url = "http://127.0.0.1:$IDP"
+client_id = "portcullis"
+client_secret = "portcullis-secret"
+redirect_url = "http://auth.example.test:$1/oauth2/callback"
+[cookie]
+secrets = ["$SECRET"]
+domains = [".example.test"]
+secure = false
+[redirect]
+whitelist_domains = [".example.test:*"]
+[session]
+store = "$2"
+[redis]
+url = "redis://127.0.0.1:$REDIS/0"
+CONF
+  "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
+  pids+=($!)
+  echo $!
+}
+PC_PID=$(portcullis "$PC" cookie)
+PR_PID=$(portcullis "$PR" redis)
+wait_port "$PC"; wait_port "$PR"
+for p in "$PC" "$PR"; do
+  for _ in $(seq 1 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/ready', timeout=1)" 2>/dev/null && break
+    sleep 0.2
+  done
+done
+
+mkdir -p "$DIR/nginx/logs" "$DIR/nginx/tmp"
+ln -s "$ROOT/deploy/nginx/snippets" "$DIR/nginx/snippets"
+user=""; [ "$(id -u)" = 0 ] && user="user root;"
+cat >"$DIR/nginx/nginx.conf" <<CONF
+$user
+worker_processes 1;
+pid $DIR/nginx/nginx.pid;
+daemon off;
+error_log $DIR/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $DIR/nginx/tmp/body;
+    proxy_temp_path $DIR/nginx/tmp/proxy;
+    fastcgi_temp_path $DIR/nginx/tmp/fastcgi;
+    uwsgi_temp_path $DIR/nginx/tmp/uwsgi;
+    scgi_temp_path $DIR/nginx/tmp/scgi;
+    upstream portcullis { server 127.0.0.1:$PC; keepalive 64; }
+    upstream static { server 127.0.0.1:$STATIC; keepalive 64; }
+    large_client_header_buffers 4 32k;
+    # The ceiling: an auth endpoint that does nothing.
+    server { listen 127.0.0.1:$NGINX; location / { return 202; } }
+    # The static upstream both chains proxy to.
+    server { listen 127.0.0.1:$STATIC; location / { return 200 "ok\n"; } }
+    # nginx -> auth_request -> Portcullis -> static upstream (the deploy snippets).
+    server {
+        listen 127.0.0.1:$CHAIN;
+        server_name dashboard.c1.example.test;
+        include snippets/portcullis-endpoints.conf;
+        location / {
+            include snippets/portcullis-protect.conf;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://static;
+        }
+    }
+    # nginx -> static upstream, no auth.
+    server {
+        listen 127.0.0.1:$PLAIN;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://static;
+        }
+    }
+}
+CONF
+nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/stderr.log" &
+NGINX_PID=$!
+pids+=($NGINX_PID)
+wait_port "$NGINX"; wait_port "$CHAIN"
+
+COOKIE_C=$(python3 bench/login.py "http://auth.example.test:$PC" alice)
+COOKIE_R=$(python3 bench/login.py "http://auth.example.test:$PR" alice)
+
+rss_kb() { # pid(s): sum of peak RSS (VmHWM) in KB
+  local total=0
+  for p in "$@"; do
+    v=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" 2>/dev/null); }
+
+declare -A RPS P50 P99 RSS NON2XX
+run() { # key url host cookie pids...
+  local key=$1 url=$2 host=$3 cookie=$4; shift 4
+  local out
+  out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
+  RPS[$key]=$(awk '/^Requests\/sec:/ {printf "%d", $2}' <<<"$out")
+  P50[$key]=$(awk '/^ +50%/ {print $2}' <<<"$out")
+  P99[$key]=$(awk '/^ +99%/ {print $2}' <<<"$out")
+  NON2XX[$key]=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+  RSS[$key]=$(( $(rss_kb "$@") / 1024 ))
+  echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, non-2xx ${NON2XX[$key]:-0}" >&2
+}
+
+echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
+run ceiling "http://127.0.0.1:$NGINX/" "" "" $(nginx_pids)
+run cookie "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "$COOKIE_C" "$PC_PID"
+run redis "http://127.0.0.1:$PR/oauth2/auth" "auth.example.test:$PR" "$COOKIE_R" "$PR_PID"
+run nosession "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "" "$PC_PID"
+run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
+run chain "http://127.0.0.1:$CHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$PC_PID"
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}×' if $2 else 'n/a')"; }
+cat <<TABLE
+
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s; $(date -u +%Y-%m-%d)
+
+| target | requests/s | ratio | baseline | p50 | p99 | peak RSS |
+|---|---:|---:|---|---:|---:|---:|
+| nginx \`return 202;\` | ${RPS[ceiling]} | 1.00× | itself | ${P50[ceiling]} | ${P99[ceiling]} | ${RSS[ceiling]} MB (nginx) |
+| Portcullis /oauth2/auth, cookie store | ${RPS[cookie]} | $(ratio "${RPS[cookie]}" "${RPS[ceiling]}") | nginx 202 | ${P50[cookie]} | ${P99[cookie]} | ${RSS[cookie]} MB |
+| Portcullis /oauth2/auth, Redis store | ${RPS[redis]} | $(ratio "${RPS[redis]}" "${RPS[cookie]}") | cookie store | ${P50[redis]} | ${P99[redis]} | ${RSS[redis]} MB |
+| Portcullis /oauth2/auth, no session (401) | ${RPS[nosession]} | $(ratio "${RPS[nosession]}" "${RPS[ceiling]}") | nginx 202 | ${P50[nosession]} | ${P99[nosession]} | ${RSS[nosession]} MB |
+| nginx → static upstream | ${RPS[plain]} | 1.00× | itself | ${P50[plain]} | ${P99[plain]} | ${RSS[plain]} MB (nginx) |
+| nginx → auth_request → Portcullis → static | ${RPS[chain]} | $(ratio "${RPS[chain]}" "${RPS[plain]}") | nginx → static | ${P50[chain]} | ${P99[chain]} | ${RSS[chain]} MB (nginx + Portcullis) |
+TABLE
+for k in ceiling cookie redis chain plain; do
+  if [ -n "${NON2XX[$k]:-}" ] && [ "${NON2XX[$k]}" != 0 ]; then
+    echo "WARNING: $k had ${NON2XX[$k]} non-2xx answers: the figures are not valid" >&2
+  fi
+done

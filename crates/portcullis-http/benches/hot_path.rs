@@ -1,0 +1,151 @@
+//! Micro-benchmarks of what `/oauth2/auth` does on every request of every dashboard:
+//! opening the session cookie, validating a redirect (start/sign-out), building the
+//! response headers, and the whole handler in process (no sockets).
+//!
+//! Run with `cargo bench -p portcullis-http`.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use portcullis_http::redirect::{Whitelist, validate_redirect};
+use portcullis_http::settings::{
+    AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
+    SameSite, TokenFormat,
+};
+use portcullis_http::{AppState, ProviderSlot};
+use portcullis_session::store::{AnyStore, CookieStore};
+use portcullis_session::{Key, Keyring, SessionState};
+use tower::ServiceExt;
+
+/// An ID token shaped like Dex's (RS256 signature length, a few groups). Its
+/// signature is not checked on this path: the session was verified at sign-in.
+fn id_token(groups: usize) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#);
+    let groups: Vec<String> = (0..groups)
+        .map(|i| format!("team-{i:04}-kubernetes-readers"))
+        .collect();
+    let payload = serde_json::json!({
+        "iss": "https://dex.example.com", "sub": "CiQ4YjI0ZTM0Zi0xNmRlLTRhZTgtYWI2Mi1jOWM1ZTU5OGE2ZGMSBWxvY2Fs",
+        "aud": "portcullis", "exp": 4_000_000_000u64, "iat": 1_700_000_000u64, "at_hash": "x1y2z3",
+        "email": "alice@example.com", "email_verified": true, "name": "Alice Admin",
+        "preferred_username": "alice", "groups": groups,
+    });
+    let payload = b64.encode(payload.to_string());
+    format!("{header}.{payload}.{}", b64.encode([7u8; 256]))
+}
+
+fn state() -> (Arc<AppState>, String) {
+    let keyring = Arc::new(Keyring::new(&[Key::from_bytes([1; 32])]).unwrap());
+    let session = SessionState {
+        id: "sid".into(),
+        id_token: id_token(5),
+        id_token_expires_at: 4_000_000_000,
+        refresh_token: Some("ChlhbGljZS1yZWZyZXNoLXRva2VuLWZvci1iZW5jaBIZbXZ3".into()),
+        created_at: 1_700_000_000,
+        expires_at: 4_000_000_000,
+    };
+    let cookie = keyring.seal_json("_portcullis", &session).unwrap();
+    let settings = HttpSettings {
+        trusted_proxies: vec![],
+        cookie: CookieSettings {
+            name: "_portcullis".into(),
+            domains: vec![".example.com".into()],
+            secure: true,
+            same_site: SameSite::Lax,
+            csrf_lifetime: Duration::from_secs(900),
+            chunk_size: 3800,
+        },
+        redirect: RedirectSettings {
+            whitelist: Whitelist::parse([".example.com"]).unwrap(),
+            default: "/".into(),
+        },
+        authz: AuthzSettings::default(),
+        headers: HeaderSettings {
+            token: "Authorization".into(),
+            token_format: TokenFormat::Bearer,
+        },
+        claims: ClaimSettings {
+            username: "email".into(),
+            groups: "groups".into(),
+        },
+        session_lifetime: Duration::from_secs(43_200),
+        refresh_before: Duration::from_secs(60),
+        refresh_grace: Duration::from_secs(60),
+        refresh_wait: Duration::from_secs(15),
+    };
+    let state = Arc::new(AppState {
+        settings,
+        store: AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis")),
+        keyring,
+        refresher: Default::default(),
+        provider: ProviderSlot::default(),
+    });
+    (state, cookie)
+}
+
+fn benches(c: &mut Criterion) {
+    let (state, cookie) = state();
+    c.bench_function("open session cookie (5 groups)", |b| {
+        b.iter(|| {
+            state
+                .keyring
+                .open_json::<SessionState>("_portcullis", &cookie)
+                .unwrap()
+        })
+    });
+    let whitelist = Whitelist::parse([".example.com", "auth.example.com"]).unwrap();
+    c.bench_function("validate redirect (absolute, whitelisted)", |b| {
+        b.iter(|| {
+            validate_redirect(
+                "https://dashboard.c1.example.com/#/workloads?namespace=default",
+                &whitelist,
+            )
+            .unwrap()
+        })
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let loaded = rt.block_on(async {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", format!("_portcullis={cookie}").parse().unwrap());
+        let cookies = portcullis_http::cookies::RequestCookies::parse(&headers);
+        match portcullis_http::session::load(&state, &cookies, 1_800_000_000).await {
+            portcullis_http::session::Lookup::Valid(l) => l,
+            other => panic!("{}", other.reason()),
+        }
+    });
+    c.bench_function("build /oauth2/auth response headers", |b| {
+        b.iter(|| {
+            let mut headers = http::HeaderMap::new();
+            portcullis_http::handlers::auth::identity_headers(&state, &loaded, &mut headers);
+            headers
+        })
+    });
+    let app = portcullis_http::app(Arc::clone(&state));
+    c.bench_function("/oauth2/auth handler, valid session (in process)", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::get("/oauth2/auth")
+                .header("host", "auth.example.com")
+                .header("cookie", format!("_portcullis={cookie}"))
+                .body(Body::empty())
+                .unwrap();
+            let app = app.clone();
+            async move {
+                let r = app.oneshot(req).await.unwrap();
+                assert_eq!(r.status(), 202);
+            }
+        })
+    });
+}
+
+criterion_group!(hot_path, benches);
+criterion_main!(hot_path);
