@@ -51,17 +51,28 @@ pub fn write_config(opts: &Options, port: u16) -> PathBuf {
 impl Replica {
     /// Starts `portcullis serve --config …` and waits until `/ready` answers 200.
     pub async fn start(opts: &Options) -> Self {
+        let filter = std::env::var("REPLICA_LOG").unwrap_or_else(|_| "warn".into());
+        Self::start_logging(opts, &filter, None).await
+    }
+
+    /// Like [`Replica::start`], with the log filter `rust_log` and, when `log` is
+    /// given, stdout and stderr written to that file.
+    pub async fn start_logging(opts: &Options, rust_log: &str, log: Option<&std::path::Path>) -> Self {
         let port = crate::free_port();
         let config = write_config(opts, port);
+        let (out, err) = match log {
+            Some(path) => {
+                let f = std::fs::File::create(path).unwrap();
+                (Stdio::from(f.try_clone().unwrap()), Stdio::from(f))
+            }
+            None => (Stdio::inherit(), Stdio::inherit()),
+        };
         let child = Command::new(binary())
             .args(["serve", "--config"])
             .arg(&config)
-            .env(
-                "RUST_LOG",
-                std::env::var("REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .env("RUST_LOG", rust_log)
+            .stdout(out)
+            .stderr(err)
             .kill_on_drop(true)
             .spawn()
             .expect("portcullis starts");
@@ -81,6 +92,15 @@ impl Replica {
             config,
             _child: child,
         }
+    }
+
+    /// Stops the process with SIGTERM (graceful: logs are flushed) and returns its
+    /// exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self._child.id()?;
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        let status = tokio::time::timeout(Duration::from_secs(10), self._child.wait()).await.ok()?.ok()?;
+        status.code()
     }
 
     /// Base URL on the auth host name.
