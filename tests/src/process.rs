@@ -57,7 +57,11 @@ impl Replica {
 
     /// Like [`Replica::start`], with the log filter `rust_log` and, when `log` is
     /// given, stdout and stderr written to that file.
-    pub async fn start_logging(opts: &Options, rust_log: &str, log: Option<&std::path::Path>) -> Self {
+    pub async fn start_logging(
+        opts: &Options,
+        rust_log: &str,
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let port = crate::free_port();
         let config = write_config(opts, port);
         let (out, err) = match log {
@@ -98,8 +102,15 @@ impl Replica {
     /// exit code.
     pub async fn terminate(mut self) -> Option<i32> {
         let pid = self._child.id()?;
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-        let status = tokio::time::timeout(Duration::from_secs(10), self._child.wait()).await.ok()?.ok()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
+        let status = tokio::time::timeout(Duration::from_secs(10), self._child.wait())
+            .await
+            .ok()?
+            .ok()?;
         status.code()
     }
 

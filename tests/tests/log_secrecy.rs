@@ -31,28 +31,55 @@ async fn no_secret_reaches_the_log() {
     let landing = agent.sign_in(&base, "alice").await;
     assert_eq!(landing.status, reqwest::StatusCode::FOUND);
     let first_cookie = agent.site.get("_portcullis").unwrap().to_owned();
-    let first: SessionState = Keyring::new(&opts.keys).unwrap().open_json("_portcullis", &first_cookie).unwrap();
+    let first: SessionState = Keyring::new(&opts.keys)
+        .unwrap()
+        .open_json("_portcullis", &first_cookie)
+        .unwrap();
     let r1 = agent.get(&format!("{base}/oauth2/auth")).await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // refresh due
     let r2 = agent.get(&format!("{base}/oauth2/auth")).await;
     assert_eq!(r2.status(), reqwest::StatusCode::ACCEPTED);
     let second_cookie = agent.site.get("_portcullis").unwrap().to_owned();
     assert_ne!(first_cookie, second_cookie, "a refresh happened");
-    let second: SessionState = Keyring::new(&opts.keys).unwrap().open_json("_portcullis", &second_cookie).unwrap();
+    let second: SessionState = Keyring::new(&opts.keys)
+        .unwrap()
+        .open_json("_portcullis", &second_cookie)
+        .unwrap();
     agent.get(&format!("{base}/oauth2/userinfo")).await;
     agent.get(&format!("{base}/oauth2/sign_out")).await;
     // A hostile, token-looking rd and a garbage cookie, to make the error paths log.
-    agent.get(&format!("{base}/oauth2/sign_out?rd=https://evil.example/{}", first.id_token)).await;
+    agent
+        .get(&format!(
+            "{base}/oauth2/sign_out?rd=https://evil.example/{}",
+            first.id_token
+        ))
+        .await;
     let mut garbage = Agent::new();
-    garbage.site.set("_portcullis", &format!("{}x", second_cookie));
+    garbage
+        .site
+        .set("_portcullis", &format!("{}x", second_cookie));
     garbage.get(&format!("{base}/oauth2/auth")).await;
 
-    assert_eq!(replica.terminate().await, Some(0), "graceful exit flushes the log");
+    assert_eq!(
+        replica.terminate().await,
+        Some(0),
+        "graceful exit flushes the log"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.lines().count() > 20, "debug logging produced output:\n{text}");
-    assert!(text.contains("session refreshed"), "the refresh is logged (without tokens)");
+    assert!(
+        text.lines().count() > 20,
+        "debug logging produced output:\n{text}"
+    );
+    assert!(
+        text.contains("session refreshed"),
+        "the refresh is logged (without tokens)"
+    );
 
-    let bearer1 = r1.headers()["authorization"].to_str().unwrap().trim_start_matches("Bearer ").to_owned();
+    let bearer1 = r1.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
     let mut secrets: Vec<(&str, String)> = vec![
         ("client secret", CLIENT_SECRET.to_owned()),
         ("cookie secret", opts.keys[0].to_base64()),
@@ -62,7 +89,10 @@ async fn no_secret_reaches_the_log() {
         ("refreshed ID token", second.id_token.clone()),
         ("bearer header value", bearer1),
         ("first refresh token", first.refresh_token.clone().unwrap()),
-        ("refreshed refresh token", second.refresh_token.clone().unwrap()),
+        (
+            "refreshed refresh token",
+            second.refresh_token.clone().unwrap(),
+        ),
     ];
     // Tokens are long: also look for any 24-character piece of their signatures, so a
     // truncated or partial print is caught too.

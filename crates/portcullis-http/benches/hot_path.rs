@@ -85,6 +85,7 @@ fn state() -> (Arc<AppState>, String) {
         store: AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis")),
         keyring,
         refresher: Default::default(),
+        prepared: Default::default(),
         provider: ProviderSlot::default(),
     });
     (state, cookie)
@@ -125,9 +126,12 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("build /oauth2/auth response headers", |b| {
         b.iter(|| {
-            let mut headers = http::HeaderMap::new();
-            portcullis_http::handlers::auth::identity_headers(&state, &loaded, &mut headers);
-            headers
+            let p = &loaded.prepared;
+            portcullis_http::handlers::auth::identity_headers(
+                &state.settings.headers,
+                &p.state,
+                &p.identity,
+            )
         })
     });
     let app = portcullis_http::app(Arc::clone(&state));

@@ -55,6 +55,8 @@ pub struct AppState {
     pub store: AnyStore,
     /// Per-process refresh single flight.
     pub refresher: refresh::Refresher,
+    /// Prepared cookie-store sessions by cookie value (skips decrypt and parse).
+    pub prepared: session::PreparedCache,
     /// The provider, once discovered.
     pub provider: ProviderSlot,
 }

@@ -1,8 +1,11 @@
 //! Loading the session a request carries, refreshing it when its ID token is about to
 //! expire.
 
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue};
 use portcullis_oidc::Claims;
-use portcullis_session::store::{SessionStore, StoreError};
+use portcullis_session::store::{AnyStore, SessionStore, StoreError};
 use portcullis_session::{CodecError, SessionState, chunk};
 
 use crate::AppState;
@@ -34,13 +37,72 @@ pub enum Lookup {
     Valid(Box<Loaded>),
 }
 
-/// A usable session and who it belongs to.
+/// A session opened and made ready to answer with: identity and response headers are
+/// computed once per distinct cookie value and shared (see [`PreparedCache`]).
 #[derive(Debug)]
-pub struct Loaded {
-    /// The session (refreshed if it needed to be).
+pub struct Prepared {
+    /// The session.
     pub state: SessionState,
     /// Identity from its ID token.
     pub identity: Identity,
+    /// The token and identity headers `/oauth2/auth` answers with.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Prepared {
+    /// Reads the identity and builds the headers; `None` without the username claim.
+    pub fn new(state: &AppState, session: SessionState) -> Option<Self> {
+        let claims = Claims::from_verified_jwt(&session.id_token)?;
+        let identity = Identity::from_claims(&claims, &state.settings.claims)?;
+        let headers =
+            crate::handlers::auth::identity_headers(&state.settings.headers, &session, &identity);
+        Some(Self {
+            state: session,
+            identity,
+            headers,
+        })
+    }
+}
+
+/// Prepared sessions of the cookie store, by cookie value.
+///
+/// The cookie *is* the session there, authenticated by AES-GCM: a value that opened
+/// once opens to the same session every time, so decrypting, parsing the ID token's
+/// claims and building the headers again on every request of every dashboard is
+/// waste. Time checks (lifetime, expiry, refresh) still run on every request. Not
+/// used with Redis, where revocation must be seen on the next request.
+pub struct PreparedCache {
+    inner: quick_cache::sync::Cache<String, Arc<Prepared>>,
+}
+
+impl PreparedCache {
+    /// A cache of at most `entries` sessions (a few KB each).
+    pub fn new(entries: usize) -> Self {
+        Self {
+            inner: quick_cache::sync::Cache::new(entries.max(1)),
+        }
+    }
+}
+
+impl Default for PreparedCache {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl std::fmt::Debug for PreparedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCache")
+            .field("len", &self.inner.len())
+            .finish()
+    }
+}
+
+/// A usable session.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The session, its identity and headers (refreshed if it needed to be).
+    pub prepared: Arc<Prepared>,
     /// The cookie value the request carried (joined from chunks).
     pub cookie: String,
     /// A new cookie value to send back (the cookie store after a refresh).
@@ -84,41 +146,70 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     let Some(cookie) = cookie_value(state, cookies) else {
         return Lookup::Missing;
     };
-    let mut session = match state.store.load(&cookie).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Lookup::Gone,
-        Err(StoreError::Undecodable(e)) => return Lookup::Undecodable(e),
-        Err(e) => return Lookup::StoreDown(e.to_string()),
+    let cacheable = matches!(state.store, AnyStore::Cookie(_));
+    let cached = if cacheable {
+        state.prepared.inner.get(&cookie)
+    } else {
+        None
     };
-    if session.is_expired(now) {
+    let mut prepared = match cached {
+        Some(p) => p,
+        None => {
+            let session = match state.store.load(&cookie).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return Lookup::Gone,
+                Err(StoreError::Undecodable(e)) => return Lookup::Undecodable(e),
+                Err(e) => return Lookup::StoreDown(e.to_string()),
+            };
+            let Some(p) = Prepared::new(state, session) else {
+                return Lookup::NoIdentity;
+            };
+            let p = Arc::new(p);
+            if cacheable {
+                state.prepared.inner.insert(cookie.clone(), Arc::clone(&p));
+            }
+            p
+        }
+    };
+    if prepared.state.is_expired(now) {
         return Lookup::Expired;
     }
     let mut set_cookie = None;
-    if session.needs_refresh(now, state.settings.refresh_before.as_secs()) {
-        match state.refresher.refresh(state, &cookie, &session).await {
+    if prepared
+        .state
+        .needs_refresh(now, state.settings.refresh_before.as_secs())
+    {
+        match state
+            .refresher
+            .refresh(state, &cookie, &prepared.state)
+            .await
+        {
             Outcome::Refreshed {
                 session: new,
-                cookie,
+                cookie: new_cookie,
             } => {
-                session = *new;
-                set_cookie = cookie;
+                let Some(p) = Prepared::new(state, *new) else {
+                    return Lookup::NoIdentity;
+                };
+                prepared = Arc::new(p);
+                if let (true, Some(c)) = (cacheable, &new_cookie) {
+                    state
+                        .prepared
+                        .inner
+                        .insert(c.clone(), Arc::clone(&prepared));
+                }
+                set_cookie = new_cookie;
             }
             Outcome::Revoked => return Lookup::Revoked,
             // Logged where it happened; the current token serves while it is valid.
             Outcome::Unavailable(_) => {}
         }
     }
-    if !session.id_token_valid(now) {
+    if !prepared.state.id_token_valid(now) {
         return Lookup::TokenExpired;
     }
-    let Some(identity) = Claims::from_verified_jwt(&session.id_token)
-        .and_then(|claims| Identity::from_claims(&claims, &state.settings.claims))
-    else {
-        return Lookup::NoIdentity;
-    };
     Lookup::Valid(Box::new(Loaded {
-        state: session,
-        identity,
+        prepared,
         cookie,
         set_cookie,
     }))

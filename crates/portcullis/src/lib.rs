@@ -66,6 +66,7 @@ pub async fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         store: store(settings, &keyring).await?,
         keyring,
         refresher: Default::default(),
+        prepared: Default::default(),
         provider: ProviderSlot::default(),
     }))
 }

@@ -9,15 +9,18 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
 use crate::authz;
 use crate::cookies::RequestCookies;
 use crate::handlers::{append_set_cookies, session_set_cookies};
-use crate::session::{self, Loaded, Lookup};
-use crate::settings::TokenFormat;
+use portcullis_session::SessionState;
+
+use crate::identity::Identity;
+use crate::session::{self, Lookup};
+use crate::settings::{HeaderSettings, TokenFormat};
 
 /// Identity headers, in the names oauth2-proxy made familiar.
 pub const USER: &str = "x-auth-request-user";
@@ -33,17 +36,22 @@ pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
     let cookies = RequestCookies::parse(&parts.headers);
     let lookup = session::load(&state, &cookies, unix_now()).await;
     let mut response = match &lookup {
-        Lookup::Valid(loaded) => match authz::check(&loaded.identity, &state.settings.authz) {
-            Ok(()) => {
-                let mut r = StatusCode::ACCEPTED.into_response();
-                identity_headers(&state, loaded, r.headers_mut());
-                r
+        Lookup::Valid(loaded) => {
+            match authz::check(&loaded.prepared.identity, &state.settings.authz) {
+                Ok(()) => {
+                    let mut r = StatusCode::ACCEPTED.into_response();
+                    let headers = r.headers_mut();
+                    for (name, value) in &loaded.prepared.headers {
+                        headers.insert(name.clone(), value.clone());
+                    }
+                    r
+                }
+                Err(denial) => {
+                    tracing::info!(user = %loaded.prepared.identity.user, reason = denial.reason(), "auth: denied by policy");
+                    StatusCode::FORBIDDEN.into_response()
+                }
             }
-            Err(denial) => {
-                tracing::info!(user = %loaded.identity.user, reason = denial.reason(), "auth: denied by policy");
-                StatusCode::FORBIDDEN.into_response()
-            }
-        },
+        }
         Lookup::Missing => StatusCode::UNAUTHORIZED.into_response(),
         Lookup::StoreDown(e) => {
             // A 5xx, not a 401: the user is not logged out, so no login loop; nginx
@@ -68,22 +76,25 @@ pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
     response
 }
 
-/// Writes the token and identity headers. Values that are not valid header values
-/// (control characters from a strange provider) are left out rather than sent broken.
-pub fn identity_headers(state: &AppState, loaded: &Loaded, headers: &mut HeaderMap) {
-    let headers_cfg = &state.settings.headers;
-    let token_header = HeaderName::try_from(headers_cfg.token.as_str()).ok();
-    let value = match headers_cfg.token_format {
-        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {}", loaded.state.id_token)),
-        TokenFormat::Raw => HeaderValue::try_from(loaded.state.id_token.as_str()),
+/// The token and identity headers for a session. Values that are not valid header
+/// values (control characters from a strange provider) are left out rather than sent
+/// broken.
+pub fn identity_headers(
+    settings: &HeaderSettings,
+    session: &SessionState,
+    id: &Identity,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(5);
+    let value = match settings.token_format {
+        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {}", session.id_token)),
+        TokenFormat::Raw => HeaderValue::try_from(session.id_token.as_str()),
     };
-    if let (Some(name), Ok(value)) = (token_header, value) {
-        headers.insert(name, value);
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(settings.token.as_str()), value) {
+        out.push((name, value));
     }
-    let id = &loaded.identity;
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+            out.push((HeaderName::from_static(name), v));
         }
     };
     put(USER, &id.user);
@@ -96,4 +107,5 @@ pub fn identity_headers(state: &AppState, loaded: &Loaded, headers: &mut HeaderM
     if let Some(pu) = &id.preferred_username {
         put(PREFERRED_USERNAME, pu);
     }
+    out
 }

@@ -21,7 +21,7 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, parts: Parts) -> Respo
     let cookies = RequestCookies::parse(&parts.headers);
     let lookup = session::load(&state, &cookies, unix_now()).await;
     let mut response = match &lookup {
-        Lookup::Valid(loaded) => Json(&loaded.identity).into_response(),
+        Lookup::Valid(loaded) => Json(&loaded.prepared.identity).into_response(),
         Lookup::StoreDown(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"error": "session store unavailable"})),
@@ -67,7 +67,7 @@ pub async fn root(State(state): State<Arc<AppState>>, parts: Parts) -> Response 
     let body = match session::load(&state, &cookies, unix_now()).await {
         Lookup::Valid(loaded) => format!(
             r#"<p>Signed in as <strong id="user">{}</strong>.</p><p><a href="/oauth2/sign_out">Sign out</a></p>"#,
-            escape(&loaded.identity.user)
+            escape(&loaded.prepared.identity.user)
         ),
         _ => r#"<p>You are not signed in.</p><p><a href="/oauth2/start?rd=%2F">Sign in</a></p>"#
             .to_owned(),

@@ -79,7 +79,10 @@ pub(crate) fn session_set_cookies(
     lookup: &Lookup,
 ) -> Vec<HeaderValue> {
     let refreshed = match lookup {
-        Lookup::Valid(l) => l.set_cookie.as_deref().map(|c| (c, l.state.expires_at)),
+        Lookup::Valid(l) => l
+            .set_cookie
+            .as_deref()
+            .map(|c| (c, l.prepared.state.expires_at)),
         _ => None,
     };
     if refreshed.is_none() && !lookup.clears_cookie() {
