@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_oidc::OidcError;
 use portcullis_session::SessionState;
-use portcullis_session::store::{AnyStore, SessionStore, StoreError};
+use portcullis_session::store::{AnyStore, SessionStore};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -232,11 +232,5 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
             tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
             Outcome::Unavailable(e.to_string())
         }
-    }
-}
-
-impl From<StoreError> for Outcome {
-    fn from(e: StoreError) -> Self {
-        Outcome::Unavailable(e.to_string())
     }
 }
