@@ -66,11 +66,12 @@ store = "$2"
 url = "redis://127.0.0.1:$REDIS/0"
 CONF
   "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
-  pids+=($!)
-  echo $!
+  LAST_PID=$!
+  pids+=("$LAST_PID")
 }
-PC_PID=$(portcullis "$PC" cookie)
-PR_PID=$(portcullis "$PR" redis)
+# Not $(…): a subshell would hide the pid from the cleanup trap.
+portcullis "$PC" cookie; PC_PID=$LAST_PID
+portcullis "$PR" redis; PR_PID=$LAST_PID
 wait_port "$PC"; wait_port "$PR"
 for p in "$PC" "$PR"; do
   for _ in $(seq 1 100); do
