@@ -121,15 +121,9 @@ fn main() -> ExitCode {
             };
             // Held until main returns, so buffered log lines are flushed at exit.
             let _log_guard = portcullis::init_logging(&settings.log_level, settings.log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(run(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -157,6 +151,14 @@ fn load_settings(args: &ConfigArgs) -> Result<portcullis_config::Settings, ExitC
     })
 }
 
+/// Builds a Tokio runtime, or reports why not (exit status 1).
+fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 fn sessions(command: SessionsCommand) -> ExitCode {
     let args = match &command {
         SessionsCommand::List { config, .. } | SessionsCommand::Revoke { config, .. } => config,
@@ -165,15 +167,9 @@ fn sessions(command: SessionsCommand) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let state = match portcullis::state(&settings).await {

@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode};
 use portcullis_oidc::provider::unix_now;
 
@@ -32,7 +31,9 @@ pub const GROUPS: &str = "x-auth-request-groups";
 pub const PREFERRED_USERNAME: &str = "x-auth-request-preferred-username";
 
 /// The handler.
-pub async fn auth(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    // Taken apart, not extracted as `Parts`: that extractor clones the headers.
+    let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
     let lookup = session::load(&state, &cookies, unix_now()).await;
     let mut response = match &lookup {

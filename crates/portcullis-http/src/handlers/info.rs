@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
-use http::request::Parts;
 use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
@@ -17,7 +16,8 @@ use crate::session::{self, Lookup};
 use portcullis_session::store::SessionStore;
 
 /// The signed-in identity as JSON, or 401.
-pub async fn userinfo(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
     let lookup = session::load(&state, &cookies, unix_now()).await;
     let mut response = match &lookup {
@@ -62,7 +62,8 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// The default post-login target on the auth host: who you are, and links.
-pub async fn root(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn root(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
     let body = match session::load(&state, &cookies, unix_now()).await {
         Lookup::Valid(loaded) => format!(

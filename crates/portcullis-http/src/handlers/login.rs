@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use portcullis_oidc::OidcError;
 use portcullis_oidc::provider::unix_now;
@@ -75,7 +74,8 @@ async fn forget_previous_session(state: &AppState, cookies: &RequestCookies<'_>)
 
 /// `/oauth2/start?rd=`: clears any existing session (no session fixation), remembers
 /// the attempt in its own cookie, and sends the browser to the provider.
-pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
     let ctx = Ctx::new(&state, &parts);
     let raw_rd = query_param(&parts, "rd").or_else(|| {
         ctx.fwd
@@ -142,7 +142,8 @@ pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Response
 
 /// `/oauth2/callback`: checks the attempt, exchanges the code, verifies the ID token,
 /// writes the session and sends the user to the remembered, re-validated `rd`.
-pub async fn callback(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
     let ctx = Ctx::new(&state, &parts);
     let rid = ctx.request_id.as_str();
     let default_rd = state.settings.redirect.default.clone();

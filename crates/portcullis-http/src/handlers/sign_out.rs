@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 
 use crate::AppState;
@@ -13,7 +12,8 @@ use crate::handlers::{Ctx, query_param, safe_redirect};
 use portcullis_session::store::SessionStore;
 
 /// The handler (GET and POST).
-pub async fn sign_out(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
     let ctx = Ctx::new(&state, &parts);
     let raw = query_param(&parts, "rd");
     let rd = safe_redirect(&state, raw.as_deref(), &ctx.request_id, "sign_out");
