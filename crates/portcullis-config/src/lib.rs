@@ -23,6 +23,7 @@ pub const ENV_PREFIX: &str = "PORTCULLIS_";
 /// Top-level sections of the schema, the only environment keys read.
 const SECTIONS: &[&str] = &[
     "server", "oidc", "cookie", "session", "redis", "redirect", "authz", "headers", "log",
+    "pages", "bearer", "upstreams",
 ];
 
 /// A command-line override: a dotted key path and a value (TOML syntax when it parses

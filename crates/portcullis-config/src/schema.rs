@@ -26,6 +26,12 @@ pub struct Config {
     pub authz: Authz,
     /// Response headers of `/oauth2/auth`.
     pub headers: Headers,
+    /// Sign-in and error pages.
+    pub pages: Pages,
+    /// Bearer-token authentication.
+    pub bearer: Bearer,
+    /// Reverse-proxy mode: upstreams by path prefix.
+    pub upstreams: Vec<Upstream>,
     /// Logging.
     pub log: Log,
 }
@@ -275,8 +281,78 @@ impl Default for Redirect {
 pub struct Authz {
     /// Groups admitted (any of).
     pub allowed_groups: Vec<String>,
+    /// Email addresses admitted (any of).
+    pub allowed_emails: Vec<String>,
     /// Email domains admitted (any of).
     pub allowed_email_domains: Vec<String>,
+    /// Requests that need no sign-in: `"[METHOD ]/path-regex"`, matched on the whole
+    /// decoded path.
+    pub skip_auth: Vec<String>,
+}
+
+/// `[pages]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pages {
+    /// Go straight to the provider instead of showing the sign-in page.
+    pub skip_sign_in_page: bool,
+    /// Directory with `sign_in.html` and/or `error.html` overriding the built-in ones.
+    pub templates_dir: String,
+}
+
+/// `[bearer]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bearer {
+    /// Accept `Authorization: Bearer <JWT>` without a session cookie.
+    pub enabled: bool,
+    /// Audiences accepted for the main issuer's tokens (default: `oidc.client_id`).
+    pub audiences: Vec<String>,
+    /// Further issuers and their audiences.
+    pub extra_issuers: Vec<ExtraIssuer>,
+}
+
+/// `[[bearer.extra_issuers]]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtraIssuer {
+    /// Issuer URL (`iss`).
+    pub issuer_url: String,
+    /// Accepted audiences (at least one).
+    #[serde(deserialize_with = "one_or_many")]
+    pub audiences: Vec<String>,
+}
+
+/// `[[upstreams]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Upstream {
+    /// Path prefix routed to this upstream (whole segments).
+    pub path: String,
+    /// `http(s)://host:port[/base]`.
+    pub url: String,
+    /// Groups admitted here (any of), on top of `[authz]`.
+    pub allowed_groups: Vec<String>,
+    /// Email addresses admitted here (any of), on top of `[authz]`.
+    pub allowed_emails: Vec<String>,
+    /// Email domains admitted here (any of), on top of `[authz]`.
+    pub allowed_email_domains: Vec<String>,
+    /// Bound on connecting and on waiting for the response headers.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self {
+            path: "/".into(),
+            url: String::new(),
+            allowed_groups: Vec::new(),
+            allowed_emails: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[headers]`

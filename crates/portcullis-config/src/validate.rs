@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use portcullis_http::redirect::{Whitelist, validate_redirect};
+use portcullis_http::authz::{Policy, SkipRule};
 use portcullis_http::settings::{
-    AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
-    SameSite, TokenFormat,
+    AuthzSettings, BearerSettings, ClaimSettings, CookieSettings, ExtraIssuer, HeaderSettings,
+    HttpSettings, PageSettings, RedirectSettings, SameSite, TokenFormat, UpstreamSettings,
 };
 use portcullis_oidc::OidcSettings;
 use portcullis_session::Key;
@@ -326,6 +327,108 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         }
     };
 
+    // --- authz, pages, bearer, upstreams
+    let mut skip_auth = Vec::new();
+    for rule in &c.authz.skip_auth {
+        match SkipRule::parse(rule) {
+            Ok(r) => skip_auth.push(r),
+            Err(err) => e.push("authz.skip_auth", err),
+        }
+    }
+    check_emails(&mut e, "authz.allowed_emails", &c.authz.allowed_emails);
+    let templates_dir = (!c.pages.templates_dir.is_empty()).then(|| {
+        let dir = std::path::PathBuf::from(&c.pages.templates_dir);
+        if !dir.is_dir() {
+            e.push(
+                "pages.templates_dir",
+                format!("{:?} is not a directory", c.pages.templates_dir),
+            );
+        }
+        dir
+    });
+    if let Err(err) = portcullis_http::pages::Templates::load(templates_dir.as_deref()) {
+        e.push("pages.templates_dir", err);
+    }
+    let mut extra_issuers = Vec::new();
+    for (i, x) in c.bearer.extra_issuers.iter().enumerate() {
+        let key = format!("bearer.extra_issuers[{i}]");
+        check_url(&mut e, &format!("{key}.issuer_url"), &x.issuer_url);
+        if x.issuer_url == o.issuer_url {
+            e.push(
+                &format!("{key}.issuer_url"),
+                "is the main issuer; list its audiences in bearer.audiences",
+            );
+        }
+        if x.audiences.iter().all(|a| a.is_empty()) {
+            e.push(&format!("{key}.audiences"), "needs at least one audience");
+        }
+        extra_issuers.push(ExtraIssuer {
+            issuer_url: x.issuer_url.clone(),
+            audiences: x.audiences.clone(),
+        });
+    }
+    let mut audiences: Vec<String> = c.bearer.audiences.clone();
+    if audiences.is_empty() {
+        audiences.push(o.client_id.clone());
+    }
+    let auth_origin = url::Url::parse(&o.redirect_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let mut upstreams = Vec::new();
+    for (i, u) in c.upstreams.iter().enumerate() {
+        let key = format!("upstreams[{i}]");
+        if !u.path.starts_with('/') || u.path.contains(['?', '#', '%']) {
+            e.push(
+                &format!("{key}.path"),
+                format!("{:?} must be a plain path prefix starting with '/'", u.path),
+            );
+        }
+        if u.path.starts_with("/oauth2") || u.path == "/ping" || u.path == "/ready" {
+            e.push(
+                &format!("{key}.path"),
+                format!("{:?} is reserved for Portcullis itself", u.path),
+            );
+        }
+        if c.upstreams[..i].iter().any(|p| p.path == u.path) {
+            e.push(&format!("{key}.path"), format!("{:?} is listed twice", u.path));
+        }
+        let url = match url::Url::parse(&u.url) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.query().is_none()
+                    && url.username().is_empty()
+                    && url.password().is_none() =>
+            {
+                Some(url)
+            }
+            _ => {
+                e.push(
+                    &format!("{key}.url"),
+                    format!(
+                        "{:?} is not an http(s)://host[:port][/base] URL (no query, no credentials)",
+                        u.url
+                    ),
+                );
+                None
+            }
+        };
+        check_emails(&mut e, &format!("{key}.allowed_emails"), &u.allowed_emails);
+        positive(&mut e, &format!("{key}.timeout"), u.timeout, Duration::from_secs(1));
+        if let Some(url) = url {
+            upstreams.push(UpstreamSettings {
+                path: u.path.trim_end_matches('/').to_owned(),
+                url,
+                policy: Policy::from_lists(
+                    &u.allowed_groups,
+                    &u.allowed_emails,
+                    &u.allowed_email_domains,
+                ),
+                timeout: u.timeout,
+            });
+        }
+    }
+
     let token_format = match c.headers.token_format.as_str() {
         "bearer" => Some(TokenFormat::Bearer),
         "raw" => Some(TokenFormat::Raw),
@@ -372,8 +475,12 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                     default: c.redirect.default.clone(),
                 },
                 authz: AuthzSettings {
-                    allowed_groups: c.authz.allowed_groups.clone(),
-                    allowed_email_domains: c.authz.allowed_email_domains.clone(),
+                    policy: Policy::from_lists(
+                        &c.authz.allowed_groups,
+                        &c.authz.allowed_emails,
+                        &c.authz.allowed_email_domains,
+                    ),
+                    skip_auth,
                 },
                 headers: HeaderSettings {
                     token: c.headers.token.clone(),
@@ -387,6 +494,18 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                 refresh_before: c.session.refresh_before,
                 refresh_grace: c.session.refresh_grace,
                 refresh_wait: c.session.refresh_wait,
+                auth_origin,
+                pages: PageSettings {
+                    skip_sign_in_page: c.pages.skip_sign_in_page,
+                    templates_dir,
+                },
+                bearer: BearerSettings {
+                    enabled: c.bearer.enabled,
+                    issuer_url: o.issuer_url.clone(),
+                    audiences,
+                    extra_issuers,
+                },
+                upstreams,
             },
             oidc: OidcSettings {
                 issuer_url: o.issuer_url.clone(),
@@ -460,6 +579,15 @@ fn redis_topology(e: &mut Errors, r: &crate::schema::Redis) -> Option<Topology> 
                 format!("{other:?} is not standalone, sentinel or cluster"),
             );
             None
+        }
+    }
+}
+
+/// Email list entries must have exactly one `@` with text on both sides.
+fn check_emails(e: &mut Errors, key: &str, emails: &[String]) {
+    for m in emails {
+        if portcullis_http::authz::email_domain(m).is_none() {
+            e.push(key, format!("{m:?} is not an address with exactly one '@'"));
         }
     }
 }

@@ -18,7 +18,7 @@ use portcullis_http::settings::{
     AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
     SameSite, TokenFormat,
 };
-use portcullis_http::{AppState, ProviderSlot};
+use portcullis_http::{AppState};
 use portcullis_session::store::{AnyStore, CookieStore};
 use portcullis_session::{Key, Keyring, SessionState};
 use tower::ServiceExt;
@@ -79,15 +79,13 @@ fn state() -> (Arc<AppState>, String) {
         refresh_before: Duration::from_secs(60),
         refresh_grace: Duration::from_secs(60),
         refresh_wait: Duration::from_secs(15),
+        auth_origin: "https://auth.example.com".into(),
+        pages: Default::default(),
+        bearer: Default::default(),
+        upstreams: vec![],
     };
-    let state = Arc::new(AppState {
-        settings,
-        store: AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis")),
-        keyring,
-        refresher: Default::default(),
-        prepared: Default::default(),
-        provider: ProviderSlot::default(),
-    });
+    let store = AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis"));
+    let state = Arc::new(AppState::new(settings, keyring, store));
     (state, cookie)
 }
 
@@ -129,7 +127,7 @@ fn benches(c: &mut Criterion) {
             let p = &loaded.prepared;
             portcullis_http::handlers::auth::identity_headers(
                 &state.settings.headers,
-                &p.state,
+                &p.state.id_token,
                 &p.identity,
             )
         })

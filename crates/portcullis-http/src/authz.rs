@@ -1,13 +1,21 @@
-//! Global authorization: deny by default when a list is configured.
+//! Authorization: who may pass once signed in, and which requests need no sign-in.
+//!
+//! Three sources of policy are combined with AND: the global `[authz]` lists, the
+//! policy query parameters of one `/oauth2/auth` or `/oauth2/forward_auth` call (so
+//! each Ingress can set its own on the one central instance), and the policy of the
+//! upstream a proxied request is routed to. Within one list, any entry admits (OR).
+
+use regex::Regex;
 
 use crate::identity::Identity;
-use crate::settings::AuthzSettings;
 
 /// Why a signed-in user was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
     /// Not in any allowed group.
     Group,
+    /// Email missing, malformed, or not in the allowed list.
+    Email,
     /// Email missing, malformed, or outside the allowed domains.
     EmailDomain,
 }
@@ -17,36 +25,121 @@ impl Denial {
     pub fn reason(self) -> &'static str {
         match self {
             Denial::Group => "not a member of an allowed group",
+            Denial::Email => "email address not allowed",
             Denial::EmailDomain => "email domain not allowed",
         }
     }
 }
 
-/// Checks the identity against both lists (AND across lists, OR within one).
-pub fn check(identity: &Identity, authz: &AuthzSettings) -> Result<(), Denial> {
-    if !authz.allowed_groups.is_empty()
-        && !identity
-            .groups
-            .iter()
-            .any(|g| authz.allowed_groups.contains(g))
-    {
-        return Err(Denial::Group);
-    }
-    if !authz.allowed_email_domains.is_empty() {
-        let domain = identity
-            .email
-            .as_deref()
-            .and_then(email_domain)
-            .ok_or(Denial::EmailDomain)?;
-        if !authz
-            .allowed_email_domains
-            .iter()
-            .any(|d| d.trim_start_matches('@').eq_ignore_ascii_case(domain))
-        {
-            return Err(Denial::EmailDomain);
+/// One set of conditions. An empty list imposes no condition; a list that is present
+/// but empty (`allowed_groups=` in a query) is represented by `Some(vec![])`, and
+/// admits nobody, so a typo never opens a dashboard to everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Groups admitted (any of), compared exactly.
+    pub groups: Option<Vec<String>>,
+    /// Email addresses admitted (any of), compared case-insensitively.
+    pub emails: Option<Vec<String>>,
+    /// Email domains admitted (any of), compared case-insensitively with the part
+    /// after the only `@`.
+    pub email_domains: Option<Vec<String>>,
+}
+
+/// A policy query parameter that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A parameter this endpoint does not know (a typo would otherwise admit everyone).
+    #[error("unknown policy parameter {0:?} (known: allowed_groups, allowed_emails, allowed_email_domains)")]
+    Unknown(String),
+    /// The same parameter twice (which one was meant is unclear).
+    #[error("policy parameter {0:?} given more than once; use one comma-separated list")]
+    Repeated(String),
+}
+
+impl Policy {
+    /// A policy from configured lists, where an empty list means "no condition".
+    pub fn from_lists(groups: &[String], emails: &[String], email_domains: &[String]) -> Self {
+        let some = |l: &[String]| (!l.is_empty()).then(|| l.to_vec());
+        Self {
+            groups: some(groups),
+            emails: some(emails),
+            email_domains: some(email_domains),
         }
     }
-    Ok(())
+
+    /// Whether the policy imposes nothing.
+    pub fn is_open(&self) -> bool {
+        self.groups.is_none() && self.emails.is_none() && self.email_domains.is_none()
+    }
+
+    /// The policy in a query string: `allowed_groups`, `allowed_emails`,
+    /// `allowed_email_domains`, each a comma-separated list. `None` without a query.
+    /// `ignore` names parameters that belong to the endpoint itself.
+    pub fn from_query(query: Option<&str>, ignore: &[&str]) -> Result<Self, PolicyError> {
+        let mut policy = Self::default();
+        let Some(query) = query.filter(|q| !q.is_empty()) else {
+            return Ok(policy);
+        };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "allowed_groups" => &mut policy.groups,
+                "allowed_emails" => &mut policy.emails,
+                "allowed_email_domains" => &mut policy.email_domains,
+                k if ignore.contains(&k) => continue,
+                other => return Err(PolicyError::Unknown(other.to_owned())),
+            };
+            if slot.is_some() {
+                return Err(PolicyError::Repeated(key.into_owned()));
+            }
+            *slot = Some(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+        Ok(policy)
+    }
+
+    /// Checks an identity: every present list must admit it.
+    pub fn check(&self, identity: &Identity) -> Result<(), Denial> {
+        if let Some(groups) = &self.groups
+            && !identity.groups.iter().any(|g| groups.contains(g))
+        {
+            return Err(Denial::Group);
+        }
+        if let Some(emails) = &self.emails {
+            let email = identity
+                .email
+                .as_deref()
+                .filter(|e| email_domain(e).is_some())
+                .ok_or(Denial::Email)?;
+            if !emails.iter().any(|e| e.eq_ignore_ascii_case(email)) {
+                return Err(Denial::Email);
+            }
+        }
+        if let Some(domains) = &self.email_domains {
+            let domain = identity
+                .email
+                .as_deref()
+                .and_then(email_domain)
+                .ok_or(Denial::EmailDomain)?;
+            if !domains
+                .iter()
+                .any(|d| d.trim_start_matches('@').eq_ignore_ascii_case(domain))
+            {
+                return Err(Denial::EmailDomain);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks an identity against several policies (AND).
+pub fn check_all(identity: &Identity, policies: &[&Policy]) -> Result<(), Denial> {
+    policies.iter().try_for_each(|p| p.check(identity))
 }
 
 /// The domain of an email with exactly one `@` and non-empty parts (`a@evil.com@corp.com`
@@ -59,8 +152,86 @@ pub fn email_domain(email: &str) -> Option<&str> {
     Some(domain)
 }
 
+/// A request that needs no sign-in: an optional method and a regular expression that
+/// must match the WHOLE percent-decoded path (never the query or fragment).
+#[derive(Debug, Clone)]
+pub struct SkipRule {
+    method: Option<String>,
+    path: Regex,
+    source: String,
+}
+
+impl SkipRule {
+    /// Parses `"[METHOD ]REGEX"`, e.g. `"GET /healthz"` or `"/static/.*"`. The regex is
+    /// anchored at both ends.
+    pub fn parse(rule: &str) -> Result<Self, String> {
+        let rule = rule.trim();
+        let (method, pattern) = match rule.split_once(' ') {
+            Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                (Some(m.to_owned()), p.trim())
+            }
+            _ => (None, rule),
+        };
+        if !pattern.starts_with('/') && !pattern.starts_with("^/") {
+            return Err(format!(
+                "{rule:?}: the path pattern must start with '/' (optionally preceded by a method, as in \"GET /healthz\")"
+            ));
+        }
+        let anchored = format!("^(?:{})$", pattern.trim_start_matches('^').trim_end_matches('$'));
+        let path = Regex::new(&anchored).map_err(|e| format!("{rule:?}: {e}"))?;
+        Ok(Self {
+            method,
+            path,
+            source: rule.to_owned(),
+        })
+    }
+
+    /// The rule as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Whether a request with `method` and raw (still percent-encoded) `path` matches a
+/// skip rule. The path is decoded first; a path that does not decode to clean UTF-8,
+/// or that contains dot segments, backslashes, a `%` after decoding (double
+/// encoding) or control characters, matches nothing: an upstream might normalise it
+/// into a path the rule was never meant to open.
+pub fn skip_auth(rules: &[SkipRule], method: &str, raw_path: &str) -> bool {
+    if rules.is_empty() {
+        return false;
+    }
+    let Some(path) = clean_decoded_path(raw_path) else {
+        return false;
+    };
+    rules.iter().any(|r| {
+        r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(&path)
+    })
+}
+
+/// The decoded path, or `None` when it is ambiguous (see [`skip_auth`]).
+pub fn clean_decoded_path(raw_path: &str) -> Option<String> {
+    // Only the path: anything from '?' or '#' on is not part of it.
+    let raw = raw_path.split(['?', '#']).next().unwrap_or_default();
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    if decoded.contains(['%', '\\', '?', '#'])
+        || decoded.chars().any(char::is_control)
+        || decoded.split('/').any(|seg| seg == "." || seg == "..")
+    {
+        return None;
+    }
+    Some(decoded)
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn id(email: &str, groups: &[&str]) -> Identity {
@@ -72,46 +243,157 @@ mod tests {
         }
     }
 
+    fn lists(g: &[&str], e: &[&str], d: &[&str]) -> Policy {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Policy::from_lists(&v(g), &v(e), &v(d))
+    }
+
     #[test]
     fn policy_table() {
-        let open = AuthzSettings::default();
-        let groups = AuthzSettings {
-            allowed_groups: vec!["admins".into(), "devs".into()],
-            allowed_email_domains: vec![],
-        };
-        let domains = AuthzSettings {
-            allowed_groups: vec![],
-            allowed_email_domains: vec!["corp.com".into()],
-        };
-        let both = AuthzSettings {
-            allowed_groups: vec!["devs".into()],
-            allowed_email_domains: vec!["corp.com".into()],
-        };
-        assert_eq!(check(&id("a@x.com", &[]), &open), Ok(()));
-        assert_eq!(check(&id("a@x.com", &["devs"]), &groups), Ok(()));
+        let open = Policy::default();
+        let groups = lists(&["admins", "devs"], &[], &[]);
+        let domains = lists(&[], &[], &["corp.com"]);
+        let both = lists(&["devs"], &[], &["corp.com"]);
+        let emails = lists(&[], &["Alice@corp.com"], &[]);
+        assert_eq!(open.check(&id("a@x.com", &[])), Ok(()));
+        assert_eq!(groups.check(&id("a@x.com", &["devs"])), Ok(()));
+        assert_eq!(groups.check(&id("a@x.com", &["other"])), Err(Denial::Group));
+        assert_eq!(groups.check(&id("a@x.com", &[])), Err(Denial::Group));
+        assert_eq!(domains.check(&id("a@CORP.com", &[])), Ok(()));
         assert_eq!(
-            check(&id("a@x.com", &["other"]), &groups),
-            Err(Denial::Group)
-        );
-        assert_eq!(check(&id("a@x.com", &[]), &groups), Err(Denial::Group));
-        assert_eq!(check(&id("a@CORP.com", &[]), &domains), Ok(()));
-        assert_eq!(
-            check(&id("a@evil.com@corp.com", &[]), &domains),
+            domains.check(&id("a@evil.com@corp.com", &[])),
             Err(Denial::EmailDomain)
         );
         assert_eq!(
-            check(&id("a@corp.com.evil.com", &[]), &domains),
+            domains.check(&id("a@corp.com.evil.com", &[])),
             Err(Denial::EmailDomain)
+        );
+        assert_eq!(domains.check(&id("@corp.com", &[])), Err(Denial::EmailDomain));
+        assert_eq!(both.check(&id("a@corp.com", &["x"])), Err(Denial::Group));
+        assert_eq!(both.check(&id("a@x.com", &["devs"])), Err(Denial::EmailDomain));
+        assert_eq!(both.check(&id("a@corp.com", &["devs"])), Ok(()));
+        assert_eq!(emails.check(&id("alice@CORP.com", &[])), Ok(()));
+        assert_eq!(emails.check(&id("bob@corp.com", &[])), Err(Denial::Email));
+        // Exactly one '@', even when the list holds the odd form.
+        let odd = lists(&[], &["a@evil.com@corp.com"], &[]);
+        assert_eq!(odd.check(&id("a@evil.com@corp.com", &[])), Err(Denial::Email));
+        let mut no_email = id("a@corp.com", &["devs"]);
+        no_email.email = None;
+        assert_eq!(emails.check(&no_email), Err(Denial::Email));
+        assert_eq!(domains.check(&no_email), Err(Denial::EmailDomain));
+    }
+
+    /// The query-parameter table: OR within a parameter, AND across parameters and
+    /// with the global policy.
+    #[test]
+    fn query_parameter_table() {
+        let alice = id("alice@example.test", &["platform-admins", "developers"]);
+        let bob = id("bob@example.test", &["developers"]);
+        let eve = id("eve@other.test", &["contractors"]);
+        let global = lists(&[], &[], &["example.test", "other.test"]);
+        // (query, alice, bob, eve)
+        let table: &[(&str, bool, bool, bool)] = &[
+            ("", true, true, true),
+            ("allowed_groups=platform-admins", true, false, false),
+            ("allowed_groups=platform-admins,contractors", true, false, true),
+            ("allowed_groups=platform-admins%2Ccontractors", true, false, true),
+            ("allowed_groups= developers , nobody", true, true, false),
+            ("allowed_emails=bob@example.test", false, true, false),
+            ("allowed_emails=BOB@example.test,eve@other.test", false, true, true),
+            ("allowed_email_domains=other.test", false, false, true),
+            ("allowed_email_domains=example.test&allowed_groups=developers", true, true, false),
+            ("allowed_email_domains=example.test&allowed_groups=platform-admins", true, false, false),
+            ("allowed_emails=eve@other.test&allowed_groups=developers", false, false, false),
+            // Present but empty: nobody.
+            ("allowed_groups=", false, false, false),
+            ("allowed_groups=,", false, false, false),
+            // A domain is not a suffix.
+            ("allowed_email_domains=test", false, false, false),
+            ("allowed_email_domains=@example.test", true, true, false),
+        ];
+        for (query, a, b, e) in table {
+            let p = Policy::from_query(Some(query), &[]).unwrap();
+            for (who, want) in [(&alice, a), (&bob, b), (&eve, e)] {
+                let got = check_all(who, &[&global, &p]).is_ok();
+                assert_eq!(got, *want, "query {query:?} for {}", who.user);
+            }
+        }
+        // The global policy still applies.
+        let strict_global = lists(&["developers"], &[], &[]);
+        let p = Policy::from_query(Some("allowed_groups=contractors"), &[]).unwrap();
+        assert!(check_all(&eve, &[&strict_global, &p]).is_err());
+        assert!(check_all(&bob, &[&strict_global, &p]).is_err());
+    }
+
+    #[test]
+    fn query_parameter_errors() {
+        assert_eq!(
+            Policy::from_query(Some("allowed_group=admins"), &[]),
+            Err(PolicyError::Unknown("allowed_group".into()))
         );
         assert_eq!(
-            check(&id("@corp.com", &[]), &domains),
-            Err(Denial::EmailDomain)
+            Policy::from_query(Some("allowed_groups=a&allowed_groups=b"), &[]),
+            Err(PolicyError::Repeated("allowed_groups".into()))
         );
-        assert_eq!(check(&id("a@corp.com", &["x"]), &both), Err(Denial::Group));
-        assert_eq!(
-            check(&id("a@x.com", &["devs"]), &both),
-            Err(Denial::EmailDomain)
-        );
-        assert_eq!(check(&id("a@corp.com", &["devs"]), &both), Ok(()));
+        assert!(Policy::from_query(Some("rd=/x&allowed_groups=a"), &["rd"]).is_ok());
+        assert!(Policy::from_query(None, &[]).unwrap().is_open());
+    }
+
+    #[test]
+    fn skip_rule_table() {
+        let rules: Vec<SkipRule> = ["GET /public/.*", "/healthz", "POST ^/hooks/[a-z]+$"]
+            .iter()
+            .map(|r| SkipRule::parse(r).unwrap())
+            .collect();
+        // (method, raw path as sent, skips)
+        let table: &[(&str, &str, bool)] = &[
+            ("GET", "/public/app.js", true),
+            ("GET", "/public/", true),
+            ("HEAD", "/public/app.js", false),
+            ("POST", "/public/app.js", false),
+            ("GET", "/healthz", true),
+            ("DELETE", "/healthz", true),
+            ("GET", "/healthz/", false),
+            ("GET", "/healthzx", false),
+            ("GET", "/x/healthz", false),
+            ("POST", "/hooks/github", true),
+            ("POST", "/hooks/github/x", false),
+            // Never the query or the fragment.
+            ("GET", "/admin?x=/public/a", false),
+            ("GET", "/admin?/healthz", false),
+            ("GET", "/admin#/public/a", false),
+            ("GET", "/admin%23/public/a", false),
+            ("GET", "/admin%3F/public/a", false),
+            ("GET", "/healthz?x=1", true),
+            // Decoded before matching.
+            ("GET", "/%70ublic/app.js", true),
+            ("GET", "/%68ealthz", true),
+            // Ambiguous paths match nothing.
+            ("GET", "/public/../admin", false),
+            ("GET", "/public/%2e%2e/admin", false),
+            ("GET", "/public%2F..%2Fadmin", false),
+            ("GET", "/public/./x", false),
+            ("GET", "/public/%252e%252e/admin", false),
+            ("GET", "/public/a\\..\\admin", false),
+            ("GET", "/public/%00", false),
+            ("GET", "/public/%ff", false),
+            ("GET", "public/app.js", false),
+            ("GET", "", false),
+        ];
+        for (method, path, want) in table {
+            assert_eq!(skip_auth(&rules, method, path), *want, "{method} {path}");
+        }
+        assert!(!skip_auth(&[], "GET", "/public/x"));
+    }
+
+    #[test]
+    fn skip_rule_parse_errors() {
+        assert!(SkipRule::parse("healthz").is_err());
+        assert!(SkipRule::parse("GET healthz").is_err());
+        assert!(SkipRule::parse("GET /(").is_err());
+        assert!(SkipRule::parse("get /x").is_err());
+        let r = SkipRule::parse("^/x$").unwrap();
+        assert!(skip_auth(std::slice::from_ref(&r), "GET", "/x"));
+        assert!(!skip_auth(&[r], "GET", "/xy"));
     }
 }

@@ -52,6 +52,128 @@ impl Forwarded {
     }
 }
 
+/// The request a proxy is asking about (forward-auth) or that `auth_request` guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// Its method (upper case).
+    pub method: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]` as the browser used it, if known.
+    pub host: Option<String>,
+    /// Path and query, still percent-encoded as sent.
+    pub path_and_query: String,
+}
+
+impl Original {
+    /// The path alone (no query).
+    pub fn path(&self) -> &str {
+        self.path_and_query
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The absolute URL, when the host is known.
+    pub fn url(&self) -> Option<String> {
+        self.host
+            .as_ref()
+            .map(|h| format!("{}://{}{}", self.scheme, h, self.path_and_query))
+    }
+}
+
+impl Forwarded {
+    /// Reconstructs the original request from the headers proxies send, believed only
+    /// from trusted peers:
+    /// - nginx / ingress-nginx: `X-Original-URL` (absolute) and `X-Original-Method`;
+    /// - Traefik ForwardAuth, Caddy `forward_auth`: `X-Forwarded-Method`,
+    ///   `-Proto`, `-Host`, `-Uri`.
+    ///
+    /// Otherwise (untrusted peer, or Envoy `ext_authz`, which sends the original
+    /// method, `Host` and path with our path prefix in front): the request's own
+    /// method and `Host`, and `suffix` (the path after the endpoint's prefix) when
+    /// given. `None` when nothing identifies a path.
+    pub fn original(
+        &self,
+        method: &http::Method,
+        headers: &HeaderMap,
+        suffix: Option<&str>,
+        scheme: &str,
+    ) -> Option<Original> {
+        let fwd_method = |name| {
+            self.header(headers, name)
+                .filter(|m| m.bytes().all(|b| b.is_ascii_alphabetic()))
+                .map(str::to_ascii_uppercase)
+        };
+        if let Some(raw) = self.header_raw(headers, "x-original-url")
+            && let Ok(url) = url::Url::parse(raw)
+            && matches!(url.scheme(), "http" | "https")
+            && let Some(host) = url.host_str()
+        {
+            let host = match url.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_owned(),
+            };
+            let mut pq = url.path().to_owned();
+            if let Some(q) = url.query() {
+                pq.push('?');
+                pq.push_str(q);
+            }
+            return Some(Original {
+                method: fwd_method("x-original-method").unwrap_or_else(|| "GET".into()),
+                scheme: url.scheme().to_owned(),
+                host: Some(host),
+                path_and_query: pq,
+            });
+        }
+        let host = self
+            .header(headers, "x-forwarded-host")
+            .or_else(|| headers.get(http::header::HOST)?.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        let scheme = match self.header(headers, "x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ => scheme,
+        }
+        .to_owned();
+        if let Some(uri) = self.header_raw(headers, "x-forwarded-uri")
+            && uri.starts_with('/')
+        {
+            return Some(Original {
+                method: fwd_method("x-forwarded-method").unwrap_or_else(|| method.to_string()),
+                scheme,
+                host,
+                path_and_query: uri.to_owned(),
+            });
+        }
+        let suffix = suffix?;
+        Some(Original {
+            method: method.to_string(),
+            scheme,
+            host,
+            path_and_query: if suffix.starts_with('/') {
+                suffix.to_owned()
+            } else {
+                format!("/{suffix}")
+            },
+        })
+    }
+
+    /// A forwarded header's whole value (URIs may contain commas), trusted peers only.
+    pub fn header_raw<'a>(&self, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+        if !self.trusted {
+            return None;
+        }
+        headers
+            .get(name)?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// Whether `ip` is inside one of the configured networks. IPv4-mapped IPv6 peers are
 /// compared as IPv4.
 pub fn is_trusted(ip: IpAddr, nets: &[IpNet]) -> bool {
@@ -91,6 +213,43 @@ mod tests {
         assert_eq!(strip_port("a.example.com:8080"), "a.example.com");
         assert_eq!(strip_port("a.example.com"), "a.example.com");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn original_request_sources() {
+        let m = http::Method::GET;
+        let mut h = HeaderMap::new();
+        h.insert("host", "auth.example.com".parse().unwrap());
+        h.insert(
+            "x-original-url",
+            "https://dash.example.com:8443/a/b?c=d,e".parse().unwrap(),
+        );
+        h.insert("x-original-method", "post".parse().unwrap());
+        let t = Forwarded { trusted: true };
+        let u = Forwarded { trusted: false };
+        let o = t.original(&m, &h, None, "http").unwrap();
+        assert_eq!(o.method, "POST");
+        assert_eq!(o.url().unwrap(), "https://dash.example.com:8443/a/b?c=d,e");
+        assert_eq!(o.path(), "/a/b");
+        // Untrusted: nothing but the suffix counts.
+        assert_eq!(u.original(&m, &h, None, "http"), None);
+        let o = u.original(&m, &h, Some("/x?y"), "http").unwrap();
+        assert_eq!(o.url().unwrap(), "http://auth.example.com/x?y");
+
+        let mut h = HeaderMap::new();
+        h.insert("host", "auth.example.com".parse().unwrap());
+        h.insert("x-forwarded-host", "app.example.com".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        h.insert("x-forwarded-uri", "/p?q=1,2".parse().unwrap());
+        h.insert("x-forwarded-method", "DELETE".parse().unwrap());
+        let o = t.original(&m, &h, None, "http").unwrap();
+        assert_eq!(o.method, "DELETE");
+        assert_eq!(o.url().unwrap(), "https://app.example.com/p?q=1,2");
+        // The same headers from an untrusted peer are ignored.
+        assert_eq!(u.original(&m, &h, None, "http"), None);
+        let o = u.original(&m, &h, Some("p"), "http").unwrap();
+        assert_eq!(o.url().unwrap(), "http://auth.example.com/p");
+        assert_eq!(o.method, "GET");
     }
 
     #[test]

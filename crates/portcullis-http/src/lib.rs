@@ -18,12 +18,14 @@
 //! - [`pages`], [`request_id`], [`settings`].
 
 pub mod authz;
+pub mod bearer;
 pub mod cookies;
 pub mod forwarded;
 pub mod handlers;
 pub mod identity;
 pub mod pages;
 pub mod provider;
+pub mod proxy;
 pub mod redirect;
 pub mod refresh;
 pub mod request_id;
@@ -59,6 +61,35 @@ pub struct AppState {
     pub prepared: session::PreparedCache,
     /// The provider, once discovered.
     pub provider: ProviderSlot,
+    /// Bearer-token issuers and verified tokens.
+    pub bearer: bearer::Bearer,
+    /// Client for the reverse-proxy mode's upstreams.
+    pub upstream_client: proxy::UpstreamClient,
+    /// Sign-in and error page templates.
+    pub templates: pages::Templates,
+}
+
+impl AppState {
+    /// State from its parts, with empty caches and slots.
+    pub fn new(settings: HttpSettings, keyring: Arc<Keyring>, store: AnyStore) -> Self {
+        Self {
+            bearer: bearer::Bearer::new(&settings.bearer),
+            upstream_client: proxy::UpstreamClient::new(),
+            // Checked by `config check` / settings validation; a failure here falls
+            // back to the built-in pages rather than refusing to start.
+            templates: pages::Templates::load(settings.pages.templates_dir.as_deref())
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "custom templates failed to load; using the built-in pages");
+                    pages::Templates::default()
+                }),
+            settings,
+            keyring,
+            store,
+            refresher: Default::default(),
+            prepared: Default::default(),
+            provider: ProviderSlot::default(),
+        }
+    }
 }
 
 /// The service as a `Router`, for the binary to serve and for tests to call in-process.
@@ -68,8 +99,17 @@ pub struct AppState {
 /// layer prints them → one span per request with an access-log line at the end →
 /// request id (inside the span, so it is recorded on it) → routes.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/oauth2/auth", any(handlers::auth::auth))
+        .route(
+            handlers::forward_auth::PATH,
+            any(handlers::forward_auth::forward_auth),
+        )
+        .route(
+            "/oauth2/forward_auth/{*original}",
+            any(handlers::forward_auth::forward_auth),
+        )
+        .route("/oauth2/sign_in", get(handlers::login::sign_in))
         .route("/oauth2/start", get(handlers::login::start))
         .route("/oauth2/callback", get(handlers::login::callback))
         .route(
@@ -79,7 +119,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/oauth2/userinfo", get(handlers::info::userinfo))
         .route("/ping", get(handlers::info::ping))
         .route("/ready", get(handlers::info::ready))
-        .route("/", get(handlers::info::root))
+        // Our namespace stays ours in proxy mode too.
+        .route("/oauth2/{*rest}", any(handlers::info::not_found));
+    // Reverse-proxy mode: every other path goes to an upstream; otherwise "/" is a
+    // small landing page showing who is signed in.
+    let router = if state.settings.upstreams.is_empty() {
+        router.route("/", get(handlers::info::root))
+    } else {
+        router.fallback(proxy::proxy)
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_id::layer,

@@ -1,44 +1,213 @@
-//! Minimal HTML pages for the few answers a person sees (errors, denial, sign-in
-//! problems). No external assets; every dynamic value is escaped.
+//! The pages a person sees: the sign-in page and error pages (denied, provider down,
+//! internal error…), each showing the request id so a user can quote it and an
+//! operator can find the matching log line.
+//!
+//! HTML comes from minijinja templates with auto-escaping: built-in ones, or an
+//! operator's `sign_in.html` / `error.html` from `pages.templates_dir` (loaded and
+//! checked at start-up, so a broken template fails `config check`, not a request).
+//! No external assets: styles are inline, there are no scripts.
+
+use std::path::Path;
 
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
+use minijinja::{Environment, context};
 
-/// An error page with the request id, so a user can quote it and an operator can find
-/// the matching log line.
+use crate::AppState;
+use crate::authz::Denial;
+
+const BASE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a;background:#fff;line-height:1.5}\
+h1{font-size:1.6rem}code{background:#eee;padding:0 .3em;border-radius:3px}\
+.button{display:inline-block;background:#0b5cad;color:#fff;padding:.6rem 1.2rem;border-radius:4px;text-decoration:none;font-weight:600;border:0;font-size:1rem}\
+.button:hover{background:#084a8c}a:focus,.button:focus{outline:3px solid #f9a825;outline-offset:2px}\
+@media (prefers-color-scheme: dark){body{background:#121212;color:#eee}code{background:#333}}";
+
+/// The built-in error page. Variables: `title`, `message`, `status`, `request_id`,
+/// `retry_url` (optional), `sign_out_url` (optional), `style`.
+pub const ERROR_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} · Portcullis</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<main>
+<h1>{{ title }}</h1>
+<p>{{ message }}</p>
+{% if retry_url %}<p><a class="button" href="{{ retry_url }}">Sign in again</a></p>{% endif %}
+{% if sign_out_url %}<p><a href="{{ sign_out_url }}">Sign out and use another account</a></p>{% endif %}
+<p><small>Request id: <code id="request-id">{{ request_id }}</code> · HTTP {{ status }}</small></p>
+</main>
+</body>
+</html>
+"#;
+
+/// The built-in sign-in page. Variables: `start_url` (the provider redirect, with
+/// `rd`), `rd` (where the user goes afterwards), `request_id`, `style`.
+pub const SIGN_IN_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Portcullis</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<main>
+<h1>Sign in</h1>
+<p>You need to sign in to continue.</p>
+<p><a class="button" id="sign-in" href="{{ start_url }}">Sign in with your organisation account</a></p>
+<p><small>Request id: <code id="request-id">{{ request_id }}</code></small></p>
+</main>
+</body>
+</html>
+"#;
+
+/// The page templates in use.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        // The built-in templates are tested; they cannot fail to parse.
+        Self::load(None).unwrap_or_else(|_| Self {
+            env: Environment::new(),
+        })
+    }
+}
+
+impl Templates {
+    /// The built-in templates, with `sign_in.html` / `error.html` from `dir`
+    /// replacing them where present. Errors name the file and the problem.
+    pub fn load(dir: Option<&Path>) -> Result<Self, String> {
+        let mut env = Environment::new();
+        for (name, builtin) in [
+            ("error.html", ERROR_TEMPLATE),
+            ("sign_in.html", SIGN_IN_TEMPLATE),
+        ] {
+            let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => builtin.to_owned(),
+            };
+            env.add_template_owned(name, source)
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(Self { env })
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// An error page. `retry` links to a new sign-in.
 pub fn error_page(
+    state: &AppState,
     status: StatusCode,
     title: &str,
     message: &str,
     request_id: &str,
     retry: Option<&str>,
 ) -> Response {
-    let retry = retry
-        .map(|href| format!(r#"<p><a href="{}">Sign in again</a></p>"#, escape(href)))
-        .unwrap_or_default();
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Portcullis</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}}code{{background:#eee;padding:0 .3em}}</style>
-</head><body><main>
-<h1>{title}</h1>
-<p>{message}</p>
-{retry}
-<p><small>Request id: <code id="request-id">{rid}</code> · HTTP {code}</small></p>
-</main></body></html>
-"#,
-        title = escape(title),
-        message = escape(message),
-        rid = escape(request_id),
-        code = status.as_u16(),
-    );
-    let mut response = (status, Html(body)).into_response();
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
+    render_error(&state.templates, status, title, message, request_id, retry, None)
+}
+
+fn render_error(
+    templates: &Templates,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    request_id: &str,
+    retry: Option<&str>,
+    sign_out: Option<&str>,
+) -> Response {
+    let ctx = context! {
+        title, message, request_id,
+        status => status.as_u16(),
+        retry_url => retry,
+        sign_out_url => sign_out,
+        style => BASE_STYLE,
+    };
+    match templates.render("error.html", ctx) {
+        Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "error template failed; using the plain page");
+            html(
+                status,
+                format!(
+                    "<!doctype html><html lang=\"en\"><title>{t}</title><h1>{t}</h1><p>Request id: {r}</p></html>",
+                    t = escape(title),
+                    r = escape(request_id)
+                ),
+            )
+        }
+    }
+}
+
+/// The 403 page for a signed-in user that policy refuses, with a sign-out link so
+/// they can switch accounts.
+pub fn denied_page(state: &AppState, denial: Denial, request_id: &str) -> Response {
+    render_error(
+        &state.templates,
+        StatusCode::FORBIDDEN,
+        "Access denied",
+        &format!(
+            "You are signed in, but you may not use this application ({}). Ask your administrator for access.",
+            denial.reason()
+        ),
+        request_id,
+        None,
+        Some("/oauth2/sign_out"),
+    )
+}
+
+/// The sign-in page; `start_url` goes to the provider and back to the target.
+pub fn sign_in_page(state: &AppState, start_url: &str, rd: &str, request_id: &str) -> Response {
+    let ctx = context! { start_url, rd, request_id, style => BASE_STYLE };
+    match state.templates.render("sign_in.html", ctx) {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "sign-in template failed");
+            error_page(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "The sign-in page could not be shown.",
+                request_id,
+                None,
+            )
+        }
+    }
 }
 
 /// HTML-escapes text for element content and attribute values.
@@ -59,6 +228,7 @@ pub fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -67,5 +237,39 @@ mod tests {
             escape(r#"<a href="x">'&"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
         );
+    }
+
+    #[test]
+    fn builtin_templates_escape_values() {
+        let t = Templates::load(None).unwrap();
+        let r = t
+            .render(
+                "error.html",
+                context! { title => "<script>", message => "m", request_id => "r\"id", status => 403, style => "" },
+            )
+            .unwrap();
+        assert!(r.contains("&lt;script&gt;"));
+        assert!(!r.contains("<script>"));
+        assert!(r.contains("r&#34;id") || r.contains("r&quot;id"));
+        assert!(!r.contains("Sign in again"));
+    }
+
+    #[test]
+    fn operator_templates_replace_builtins_and_errors_are_reported() {
+        let dir = std::env::temp_dir().join(format!("portcullis-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sign_in.html"), "<p id=custom>{{ start_url }}</p>").unwrap();
+        let t = Templates::load(Some(&dir)).unwrap();
+        let r = t
+            .render("sign_in.html", context! { start_url => "/oauth2/start?rd=%2F&x=<" })
+            .unwrap();
+        // minijinja also escapes '/', which browsers decode in attributes.
+        assert_eq!(r, "<p id=custom>&#x2f;oauth2&#x2f;start?rd=%2F&amp;x=&lt;</p>");
+        // error.html still built in.
+        assert!(t.env.get_template("error.html").is_ok());
+        std::fs::write(dir.join("error.html"), "{% if %}").unwrap();
+        let err = Templates::load(Some(&dir)).unwrap_err();
+        assert!(err.starts_with("error.html"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -33,6 +33,10 @@ pub enum Lookup {
     NoIdentity,
     /// The session store failed.
     StoreDown(String),
+    /// A bearer token that did not verify (reason for logs).
+    BadBearer(String),
+    /// A bearer token whose issuer's keys are not available yet.
+    BearerUnavailable,
     /// A usable session.
     Valid(Box<Loaded>),
 }
@@ -55,7 +59,7 @@ impl Prepared {
         let claims = Claims::from_verified_jwt(&session.id_token)?;
         let identity = Identity::from_claims(&claims, &state.settings.claims)?;
         let headers =
-            crate::handlers::auth::identity_headers(&state.settings.headers, &session, &identity);
+            crate::handlers::auth::identity_headers(&state.settings.headers, &session.id_token, &identity);
         Some(Self {
             state: session,
             identity,
@@ -124,6 +128,8 @@ impl Lookup {
             Lookup::TokenExpired => "ID token expired",
             Lookup::NoIdentity => "ID token lacks the username claim",
             Lookup::StoreDown(_) => "session store unavailable",
+            Lookup::BadBearer(_) => "bearer token rejected",
+            Lookup::BearerUnavailable => "bearer token issuer not discovered yet",
             Lookup::Valid(_) => "valid",
         }
     }
@@ -139,6 +145,27 @@ impl Lookup {
 /// The session cookie value of a request (joined from chunks), if any.
 pub fn cookie_value(state: &AppState, cookies: &RequestCookies<'_>) -> Option<String> {
     chunk::join(&state.settings.cookie.name, |n| cookies.get(n))
+}
+
+/// Authenticates a request: its bearer token when bearer tokens are enabled and it
+/// carries one (then no cookie is looked at: an invalid token is a 401, never a
+/// fallback), else its session cookie.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    cookies: &RequestCookies<'_>,
+    now: u64,
+) -> Lookup {
+    match state.bearer.authenticate(state, headers, now).await {
+        crate::bearer::Outcome::Absent => load(state, cookies, now).await,
+        crate::bearer::Outcome::Valid(prepared) => Lookup::Valid(Box::new(Loaded {
+            prepared,
+            cookie: String::new(),
+            set_cookie: None,
+        })),
+        crate::bearer::Outcome::Invalid(reason) => Lookup::BadBearer(reason),
+        crate::bearer::Outcome::Unavailable => Lookup::BearerUnavailable,
+    }
 }
 
 /// Finds, opens, refreshes if due, and checks the session of a request at `now`.

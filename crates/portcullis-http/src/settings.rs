@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::authz::{Policy, SkipRule};
 use crate::redirect::Whitelist;
 
 /// Everything the service needs besides keys and the provider.
@@ -34,6 +35,15 @@ pub struct HttpSettings {
     /// How long a request waits for another replica's refresh before giving up (and
     /// serving the current token while it is valid).
     pub refresh_wait: Duration,
+    /// Scheme, host and port of the auth host (`https://auth.example.com`), from
+    /// `oidc.redirect_url`: where forward-auth sends browsers to sign in.
+    pub auth_origin: String,
+    /// Sign-in page and templates.
+    pub pages: PageSettings,
+    /// Bearer-token authentication.
+    pub bearer: BearerSettings,
+    /// Reverse-proxy mode: empty means Portcullis answers only `/oauth2/*`.
+    pub upstreams: Vec<UpstreamSettings>,
 }
 
 /// `SameSite` attribute values (RFC 6265bis §4.1.2.7).
@@ -74,13 +84,59 @@ pub struct RedirectSettings {
     pub default: String,
 }
 
-/// Global authorization. Empty lists admit everyone who signs in.
+/// Global authorization. An open policy admits everyone who signs in.
 #[derive(Debug, Clone, Default)]
 pub struct AuthzSettings {
-    /// The user must be in at least one of these groups.
-    pub allowed_groups: Vec<String>,
-    /// The user's email (exactly one `@`) must be in one of these domains.
-    pub allowed_email_domains: Vec<String>,
+    /// Checked on every request, ANDed with per-request and per-upstream policy.
+    pub policy: Policy,
+    /// Requests that need no sign-in (method + decoded path).
+    pub skip_auth: Vec<SkipRule>,
+}
+
+/// Pages people see.
+#[derive(Debug, Clone, Default)]
+pub struct PageSettings {
+    /// Send people straight to the provider instead of showing the sign-in page.
+    pub skip_sign_in_page: bool,
+    /// A directory whose `sign_in.html` / `error.html` replace the built-in templates.
+    pub templates_dir: Option<std::path::PathBuf>,
+}
+
+/// Bearer tokens (`Authorization: Bearer <JWT>`) accepted instead of a session cookie.
+#[derive(Debug, Clone, Default)]
+pub struct BearerSettings {
+    /// Off by default: only sessions pass.
+    pub enabled: bool,
+    /// The configured provider's issuer (`oidc.issuer_url`).
+    pub issuer_url: String,
+    /// Audiences accepted for tokens of the configured issuer (default: its client id).
+    pub audiences: Vec<String>,
+    /// Other issuers, each with its own audiences.
+    pub extra_issuers: Vec<ExtraIssuer>,
+}
+
+/// An issuer besides the configured provider whose tokens are accepted as bearer
+/// tokens (e.g. a CI system's OIDC issuer).
+#[derive(Debug, Clone)]
+pub struct ExtraIssuer {
+    /// The issuer URL (`iss`), discovered like the main one.
+    pub issuer_url: String,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+}
+
+/// One upstream of the reverse-proxy mode.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// Path prefix (matched on whole segments); the longest matching prefix wins.
+    pub path: String,
+    /// Base URL: `http(s)://host:port[/base]`; the request path is appended.
+    pub url: url::Url,
+    /// Policy for this upstream, ANDed with the global one.
+    pub policy: Policy,
+    /// Bound on connecting and on waiting for the response headers (bodies and
+    /// WebSockets stream for as long as they last).
+    pub timeout: Duration,
 }
 
 /// How the ID token is written into its header.

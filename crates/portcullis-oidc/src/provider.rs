@@ -347,6 +347,77 @@ impl Provider {
         }
     }
 
+    /// Verifies a JWT presented as a bearer token: signature (asymmetric algorithms
+    /// only, never `none` or an HMAC keyed by a client secret), `iss`, `exp`, and an
+    /// `aud` that contains one of `audiences` (every other audience in the token must
+    /// be accepted too). No nonce: the token was not issued to us in a login.
+    pub async fn verify_bearer(&self, token: &str, audiences: &[String]) -> Result<(), OidcError> {
+        let parsed: CoreIdToken = token
+            .parse()
+            .map_err(|_| OidcError::Verify("bearer token is not a well-formed JWT".into()))?;
+        match self.verify_bearer_with_cached_keys(&parsed, audiences) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                if self.refetch_jwks().await? {
+                    self.verify_bearer_with_cached_keys(&parsed, audiences)
+                        .map_err(|e| OidcError::Verify(e.to_string()))
+                } else {
+                    Err(OidcError::Verify(
+                        "no JWKS key matches the token's key id".into(),
+                    ))
+                }
+            }
+            other => other.map_err(|e| OidcError::Verify(e.to_string())),
+        }
+    }
+
+    fn verify_bearer_with_cached_keys(
+        &self,
+        token: &CoreIdToken,
+        audiences: &[String],
+    ) -> Result<(), ClaimsVerificationError> {
+        let keys = match self.jwks.read() {
+            Ok(cache) => Arc::clone(&cache.keys),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().keys),
+        };
+        let algs: Vec<CoreJwsSigningAlgorithm> = self
+            .signing_algs
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    CoreJwsSigningAlgorithm::HmacSha256
+                        | CoreJwsSigningAlgorithm::HmacSha384
+                        | CoreJwsSigningAlgorithm::HmacSha512
+                        | CoreJwsSigningAlgorithm::None
+                )
+            })
+            .cloned()
+            .collect();
+        let mut last = ClaimsVerificationError::InvalidAudience("no audience accepted".into());
+        for audience in audiences {
+            let verifier = CoreIdTokenVerifier::new_public_client(
+                ClientId::new(audience.clone()),
+                self.issuer.clone(),
+                (*keys).clone(),
+            )
+            .set_other_audience_verifier_fn(|other| audiences.iter().any(|a| a == other.as_str()));
+            let verifier = if algs.is_empty() {
+                verifier
+            } else {
+                verifier.set_allowed_algs(algs.clone())
+            };
+            match token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+                Ok(_) => return Ok(()),
+                // Another accepted audience may be the one the token names.
+                Err(e @ ClaimsVerificationError::InvalidAudience(_)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     fn verify_with_cached_keys(
         &self,
         token: &CoreIdToken,

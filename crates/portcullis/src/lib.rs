@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use portcullis_config::{LogFormat, Settings, StoreChoice};
-use portcullis_http::{AppState, ProviderSlot};
+use portcullis_http::AppState;
 use portcullis_session::Keyring;
 use portcullis_session::store::{AnyStore, CookieStore, RedisStore};
 use tokio::net::TcpListener;
@@ -61,14 +61,8 @@ pub async fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Resul
 /// Builds the shared state from validated settings.
 pub async fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let keyring = Arc::new(Keyring::new(&settings.keys).context("no cookie secret configured")?);
-    Ok(Arc::new(AppState {
-        settings: settings.http.clone(),
-        store: store(settings, &keyring).await?,
-        keyring,
-        refresher: Default::default(),
-        prepared: Default::default(),
-        provider: ProviderSlot::default(),
-    }))
+    let store = store(settings, &keyring).await?;
+    Ok(Arc::new(AppState::new(settings.http.clone(), keyring, store)))
 }
 
 /// A running server: its address and a handle to stop it.
@@ -120,9 +114,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let discovery_state = Arc::clone(&state);
+    let extra = state.bearer.discoveries(&settings.oidc);
     let discovery = tokio::spawn(async move {
-        portcullis_http::provider::discover_until_ready(&discovery_state.provider, settings.oidc)
-            .await;
+        // Extra bearer issuers are discovered alongside the main provider; none of
+        // them holds up sign-in.
+        let extras = extra.into_iter().map(|(oidc, slot)| async move {
+            portcullis_http::provider::discover_until_ready(&slot, oidc).await;
+        });
+        tokio::join!(
+            portcullis_http::provider::discover_until_ready(&discovery_state.provider, settings.oidc),
+            futures_join_all(extras),
+        );
     });
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let app = portcullis_http::app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -154,4 +156,13 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Runs futures concurrently to completion (a tiny `join_all`, to avoid a dependency).
+async fn futures_join_all<F: Future<Output = ()> + Send + 'static>(futures: impl IntoIterator<Item = F>) {
+    let mut set = tokio::task::JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    while set.join_next().await.is_some() {}
 }

@@ -12,10 +12,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
-use crate::authz;
+use crate::authz::{self, Policy};
+use crate::forwarded::Forwarded;
 use crate::cookies::RequestCookies;
 use crate::handlers::{append_set_cookies, session_set_cookies};
-use portcullis_session::SessionState;
 
 use crate::identity::Identity;
 use crate::session::{self, Lookup};
@@ -34,11 +34,30 @@ pub const PREFERRED_USERNAME: &str = "x-auth-request-preferred-username";
 pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // Taken apart, not extracted as `Parts`: that extractor clones the headers.
     let (parts, _body) = request.into_parts();
+    let policy = match Policy::from_query(parts.uri.query(), &[]) {
+        Ok(p) => p,
+        Err(e) => return bad_policy(&parts, &e),
+    };
+    if !state.settings.authz.skip_auth.is_empty() {
+        let fwd = Forwarded::from_parts(&parts, &state.settings.trusted_proxies);
+        if let Some(original) = fwd.original(&parts.method, &parts.headers, None, "http")
+            && authz::skip_auth(
+                &state.settings.authz.skip_auth,
+                &original.method,
+                original.path(),
+            )
+        {
+            return StatusCode::ACCEPTED.into_response();
+        }
+    }
     let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = session::load(&state, &cookies, unix_now()).await;
+    let lookup = session::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
     let mut response = match &lookup {
         Lookup::Valid(loaded) => {
-            match authz::check(&loaded.prepared.identity, &state.settings.authz) {
+            match authz::check_all(
+                &loaded.prepared.identity,
+                &[&state.settings.authz.policy, &policy],
+            ) {
                 Ok(()) => {
                     let mut r = StatusCode::ACCEPTED.into_response();
                     let headers = r.headers_mut();
@@ -60,6 +79,14 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
             tracing::warn!(error = %e, "auth: session store unavailable");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
+        Lookup::BearerUnavailable => {
+            tracing::warn!("auth: bearer token issuer not discovered yet");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Lookup::BadBearer(reason) => {
+            tracing::info!(reason = %reason, "auth: bearer token rejected");
+            StatusCode::UNAUTHORIZED.into_response()
+        }
         other @ Lookup::Undecodable(_) => {
             // Bad input (tampering, an old key, truncation by a proxy): worth a line.
             tracing::info!(reason = other.reason(), "auth: session cookie rejected");
@@ -77,18 +104,30 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
     response
 }
 
+/// A policy query the endpoint cannot honour: a 400 (which nginx turns into a 500),
+/// never a silent "allow": the Ingress is misconfigured and must be fixed.
+pub(crate) fn bad_policy(parts: &http::request::Parts, e: &authz::PolicyError) -> Response {
+    let request_id = parts
+        .extensions
+        .get::<crate::request_id::RequestId>()
+        .map(|r| r.as_str())
+        .unwrap_or_default();
+    tracing::warn!(request_id, error = %e, "policy parameters refused");
+    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+}
+
 /// The token and identity headers for a session. Values that are not valid header
 /// values (control characters from a strange provider) are left out rather than sent
 /// broken.
 pub fn identity_headers(
     settings: &HeaderSettings,
-    session: &SessionState,
+    id_token: &str,
     id: &Identity,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(5);
     let value = match settings.token_format {
-        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {}", session.id_token)),
-        TokenFormat::Raw => HeaderValue::try_from(session.id_token.as_str()),
+        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {id_token}")),
+        TokenFormat::Raw => HeaderValue::try_from(id_token),
     };
     if let (Ok(name), Ok(value)) = (HeaderName::try_from(settings.token.as_str()), value) {
         out.push((name, value));

@@ -19,7 +19,7 @@ use portcullis_session::store::SessionStore;
 pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = session::load(&state, &cookies, unix_now()).await;
+    let lookup = session::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
     let mut response = match &lookup {
         Lookup::Valid(loaded) => Json(&loaded.prepared.identity).into_response(),
         Lookup::StoreDown(_) => (
@@ -38,6 +38,23 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> R
         session_set_cookies(&state, &parts, &cookies, &lookup),
     );
     response
+}
+
+/// Unknown paths under `/oauth2/`.
+pub async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|r| r.as_str().to_owned())
+        .unwrap_or_default();
+    crate::pages::error_page(
+        &state,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such page.",
+        &request_id,
+        None,
+    )
 }
 
 /// Liveness: the process answers. Never touches sessions or the provider.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 use portcullis_oidc::OidcError;
 use portcullis_oidc::provider::unix_now;
@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::authz;
 use crate::cookies::{CookieWriter, RequestCookies, csrf_cookie_name};
-use crate::handlers::{Ctx, query_param, safe_redirect};
+use crate::handlers::{Ctx, query_param, redirect, safe_redirect};
 use crate::identity::Identity;
 use crate::pages::error_page;
 
@@ -36,18 +35,6 @@ struct LoginAttempt {
     rd: String,
     /// Expiry (unix seconds); the cookie's Max-Age is only advisory.
     exp: u64,
-}
-
-fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(http::header::LOCATION, v);
-    }
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    response
 }
 
 fn append_cookies(response: &mut Response, cookies: impl IntoIterator<Item = HeaderValue>) {
@@ -79,13 +66,14 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     let ctx = Ctx::new(&state, &parts);
     let raw_rd = query_param(&parts, "rd").or_else(|| {
         ctx.fwd
-            .header(&parts.headers, "x-auth-request-redirect")
+            .header_raw(&parts.headers, "x-auth-request-redirect")
             .map(str::to_owned)
     });
     let rd = safe_redirect(&state, raw_rd.as_deref(), &ctx.request_id, "start");
     let Some(provider) = state.provider.get() else {
         tracing::warn!(request_id = %ctx.request_id, "login refused: provider not discovered yet");
         return error_page(
+            &state,
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in temporarily unavailable",
             "The identity provider has not been reached yet. Please try again in a moment.",
@@ -96,6 +84,7 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     if !provider.reachable().await {
         tracing::warn!(request_id = %ctx.request_id, "login refused: provider unreachable");
         return error_page(
+            &state,
             StatusCode::BAD_GATEWAY,
             "Identity provider unavailable",
             "The identity provider cannot be reached right now. Please try again in a moment.",
@@ -125,6 +114,7 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     let Some(csrf) = csrf else {
         tracing::error!(request_id = %ctx.request_id, "could not seal the login attempt");
         return error_page(
+            &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "Sign-in failed",
             "An internal error occurred.",
@@ -138,6 +128,21 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     append_cookies(&mut response, writer.clear_session(&cookies));
     append_cookies(&mut response, [csrf]);
     response
+}
+
+/// `/oauth2/sign_in?rd=`: the sign-in page, whose button starts the login; straight
+/// to the provider when `pages.skip_sign_in_page` is set. `rd` is validated here too,
+/// so the page never links onward to a place we did not whitelist.
+pub async fn sign_in(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let ctx = Ctx::new(&state, &parts);
+    let raw_rd = query_param(&parts, "rd");
+    let rd = safe_redirect(&state, raw_rd.as_deref(), &ctx.request_id, "sign_in");
+    let start = retry_link(&rd);
+    if state.settings.pages.skip_sign_in_page {
+        return redirect(&start);
+    }
+    crate::pages::sign_in_page(&state, &start, &rd, &ctx.request_id)
 }
 
 /// `/oauth2/callback`: checks the attempt, exchanges the code, verifies the ID token,
@@ -161,6 +166,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         .collect();
     let fail = |status: StatusCode, title: &str, message: &str, retry: bool| {
         let mut r = error_page(
+            &state,
             status,
             title,
             message,
@@ -324,7 +330,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             false,
         );
     };
-    let mut response = match authz::check(&identity, &state.settings.authz) {
+    let mut response = match state.settings.authz.policy.check(&identity) {
         Ok(()) => {
             let rd = safe_redirect(&state, Some(&attempt.rd), rid, "callback");
             tracing::info!(request_id = rid, user = %identity.user, "login completed");
@@ -335,6 +341,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             // loop through the login again); the user sees why.
             tracing::info!(request_id = rid, user = %identity.user, reason = denial.reason(), "login completed but access denied");
             error_page(
+            &state,
                 StatusCode::FORBIDDEN,
                 "Access denied",
                 &format!(

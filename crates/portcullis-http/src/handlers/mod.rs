@@ -1,12 +1,13 @@
 //! One module per endpoint group, plus what they share.
 
 pub mod auth;
+pub mod forward_auth;
 pub mod info;
 pub mod login;
 pub mod sign_out;
 
-use axum::response::Response;
-use http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
 use http::request::Parts;
 use portcullis_oidc::provider::unix_now;
 
@@ -109,4 +110,17 @@ pub(crate) fn append_set_cookies(
     for c in cookies {
         response.headers_mut().append(http::header::SET_COOKIE, c);
     }
+}
+
+/// A 302 to `location`, never cached.
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(http::header::LOCATION, v);
+    }
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
 }
