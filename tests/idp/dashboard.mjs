@@ -6,6 +6,7 @@
 // After listening it prints one JSON line to stdout: {"port":N}. Never logs tokens.
 
 import * as http from 'node:http';
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const log = (...parts) => process.stderr.write(`[dashboard] ${parts.join(' ')}\n`);
@@ -180,8 +181,30 @@ function renderHTML(req, info) {
 const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, async (req, res) => {
   try {
     const url = new URL(req.url, 'http://localhost');
+    if (url.pathname === '/ws.html') {
+      const buf = Buffer.from(WS_PAGE);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': buf.length });
+      res.end(buf);
+      return;
+    }
+    if (url.pathname === '/upload') {
+      // Streams the request body back with its byte count and a SHA-256.
+      const hash = createHash('sha256');
+      let n = 0;
+      for await (const chunk of req) { hash.update(chunk); n += chunk.length; }
+      const body = Buffer.from(`${JSON.stringify({ bytes: n, sha256: hash.digest('hex') })}\n`);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
     const info = await inspect(req);
-    const wantJSON = url.pathname === '/whoami.json' || url.searchParams.get('format') === 'json';
+    if (url.pathname === '/headers.json') {
+      // Every header exactly as received (names as sent), for smuggling tests.
+      info.raw_headers = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) info.raw_headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+    }
+    const wantJSON = url.pathname === '/whoami.json' || url.pathname === '/headers.json'
+      || url.searchParams.get('format') === 'json';
     log(`${req.method} ${url.pathname} token=${info.token_present} verified=${info.verified}${info.verified ? ` sub=${info.claims.sub}` : ''}`);
     let body;
     let type;
@@ -206,6 +229,67 @@ const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, async (req, res
   }
 });
 server.keepAliveTimeout = 5000;
+
+// ---- WebSocket echo (RFC 6455, text frames), like the Dashboard's exec terminal ----
+// GET /ws with an Upgrade: first message "hello <X-Auth-Request-Email>", then every
+// text message comes back as "echo:<message>".
+const WS_PAGE = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>WebSocket echo</title></head>
+<body><h1>WebSocket echo</h1><p>Status: <span id="ws-status">connecting</span></p><pre id="ws-log"></pre>
+<script>
+const log = (m) => { document.getElementById('ws-log').textContent += m + '\\n'; };
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+ws.onopen = () => { ws.send('ping-42'); };
+ws.onmessage = (e) => { log(e.data); if (e.data === 'echo:ping-42') document.getElementById('ws-status').textContent = 'echoed'; };
+ws.onerror = () => { document.getElementById('ws-status').textContent = 'error'; };
+ws.onclose = (e) => { log('closed ' + e.code); };
+</script></body></html>
+`;
+
+function wsFrame(opcode, payload) {
+  const len = payload.length;
+  let head;
+  if (len < 126) head = Buffer.from([0x80 | opcode, len]);
+  else if (len < 65536) { head = Buffer.alloc(4); head[0] = 0x80 | opcode; head[1] = 126; head.writeUInt16BE(len, 2); }
+  else { head = Buffer.alloc(10); head[0] = 0x80 | opcode; head[1] = 127; head.writeBigUInt64BE(BigInt(len), 2); }
+  return Buffer.concat([head, payload]);
+}
+
+server.on('upgrade', (req, socket) => {
+  const url = new URL(req.url, 'http://localhost');
+  const key = req.headers['sec-websocket-key'];
+  if (url.pathname !== '/ws' || !key || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    return;
+  }
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+  log(`websocket open user=${header(req, 'x-auth-request-email')}`);
+  socket.write(wsFrame(1, Buffer.from(`hello ${header(req, 'x-auth-request-email') || 'anonymous'}`)));
+  let buf = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const opcode = buf[0] & 0x0f;
+      const masked = (buf[1] & 0x80) !== 0;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      const maskOff = off;
+      if (masked) off += 4;
+      if (buf.length < off + len) return;
+      const payload = Buffer.from(buf.subarray(off, off + len));
+      if (masked) for (let i = 0; i < len; i += 1) payload[i] ^= buf[maskOff + (i % 4)];
+      buf = buf.subarray(off + len);
+      if (opcode === 1) socket.write(wsFrame(1, Buffer.concat([Buffer.from('echo:'), payload])));
+      else if (opcode === 9) socket.write(wsFrame(10, payload));
+      else if (opcode === 8) { socket.end(wsFrame(8, payload.subarray(0, 2))); return; }
+    }
+  });
+  socket.on('error', () => {});
+});
 
 server.listen(port, host, () => {
   const actual = server.address().port;

@@ -20,6 +20,8 @@ pub struct IdpOptions {
     pub port: u16,
     /// ID and access token lifetime in seconds (default 300).
     pub id_token_ttl: Option<u64>,
+    /// Extra clients, `ID:SECRET:` (no redirect URI: any is accepted).
+    pub clients: Vec<String>,
 }
 
 /// A running provider; killed on drop.
@@ -63,6 +65,9 @@ impl Idp {
                 Stdio::null()
             })
             .kill_on_drop(true);
+        for c in &opts.clients {
+            cmd.arg("--client").arg(c);
+        }
         if let Some(ttl) = opts.id_token_ttl {
             cmd.arg("--id-token-ttl").arg(ttl.to_string());
         }
@@ -82,6 +87,71 @@ impl Idp {
             port: v["port"].as_u64().expect("port") as u16,
             child,
         })
+    }
+
+    /// An ID token for `user` (`alice` → alice@example.test) issued to `client_id`
+    /// through a real authorization-code flow with PKCE, as kubelogin would do it.
+    pub async fn id_token(&self, client_id: &str, client_secret: &str, user: &str) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let meta: serde_json::Value = reqwest::get(format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let verifier = b64.encode([7u8; 32]);
+        let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:9/oauth2/callback";
+        let mut auth = url::Url::parse(meta["authorization_endpoint"].as_str().unwrap()).unwrap();
+        auth.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid email profile groups")
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "state-0123456789")
+            .append_pair("nonce", "nonce-0123456789")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let mut agent = crate::client::Agent::new();
+        let form = agent.follow_to_form(auth.to_string()).await;
+        let callback = agent
+            .submit_login(
+                &form,
+                &format!("{user}@example.test"),
+                &format!("{user}-password"),
+            )
+            .await;
+        let code = url::Url::parse(&callback)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code in the callback");
+        let tokens: serde_json::Value = agent
+            .http
+            .post(meta["token_endpoint"].as_str().unwrap())
+            .basic_auth(client_id, Some(client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens["id_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id_token: {tokens}"))
+            .to_owned()
     }
 
     /// `GET /_test/stats`.
