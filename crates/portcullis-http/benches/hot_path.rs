@@ -79,6 +79,7 @@ fn state() -> (Arc<AppState>, String) {
         refresh_before: Duration::from_secs(60),
         refresh_grace: Duration::from_secs(60),
         refresh_wait: Duration::from_secs(15),
+        limits: Default::default(),
     };
     let state = Arc::new(AppState {
         settings,
@@ -87,6 +88,8 @@ fn state() -> (Arc<AppState>, String) {
         refresher: Default::default(),
         prepared: Default::default(),
         provider: ProviderSlot::default(),
+        metrics: Default::default(),
+        draining: Default::default(),
     });
     (state, cookie)
 }

@@ -11,6 +11,7 @@ use portcullis_session::{CodecError, SessionState, chunk};
 use crate::AppState;
 use crate::cookies::RequestCookies;
 use crate::identity::Identity;
+use crate::metrics::StoreOp;
 use crate::refresh::Outcome;
 
 /// The outcome of looking for a session. `Valid` passes; `StoreDown` is a 503 (never
@@ -155,7 +156,11 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     let mut prepared = match cached {
         Some(p) => p,
         None => {
-            let session = match state.store.load(&cookie).await {
+            let session = match state
+                .metrics
+                .store(StoreOp::Load, state.store.load(&cookie))
+                .await
+            {
                 Ok(Some(s)) => s,
                 Ok(None) => return Lookup::Gone,
                 Err(StoreError::Undecodable(e)) => return Lookup::Undecodable(e),
@@ -208,6 +213,7 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     if !prepared.state.id_token_valid(now) {
         return Lookup::TokenExpired;
     }
+    tracing::Span::current().record("user", prepared.identity.user.as_str());
     Lookup::Valid(Box::new(Loaded {
         prepared,
         cookie,

@@ -18,6 +18,7 @@ use crate::handlers::{append_set_cookies, session_set_cookies};
 use portcullis_session::SessionState;
 
 use crate::identity::Identity;
+use crate::metrics::Decision;
 use crate::session::{self, Lookup};
 use crate::settings::{HeaderSettings, TokenFormat};
 
@@ -74,6 +75,9 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
         &mut response,
         session_set_cookies(&state, &parts, &cookies, &lookup),
     );
+    state
+        .metrics
+        .auth_decision(Decision::from_status(response.status()));
     response
 }
 
