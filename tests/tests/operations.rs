@@ -357,3 +357,53 @@ async fn oversized_request_heads_are_refused_cleanly() {
     );
     assert_eq!(h2.get(&url).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn access_log_line_carries_route_user_status_latency_and_trusted_request_id() {
+    let Some(idp) = Idp::start(IdpOptions::default()).await else {
+        return;
+    };
+    let opts = Options::new(&idp.issuer).with("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]");
+    let log = portcullis_e2e::nginx::tempdir("access-log").join("portcullis.log");
+    let replica = Replica::start_logging(&opts, "info", Some(&log)).await;
+    let base = replica.public_url();
+    let mut alice = Agent::new();
+    assert_eq!(
+        alice.sign_in(&base, "alice").await.status,
+        StatusCode::FOUND
+    );
+    let r = alice
+        .get_with(
+            &format!("{base}/oauth2/auth"),
+            &[("x-request-id", "nginx-req-4711")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["x-request-id"], "nginx-req-4711", "echoed");
+    assert_eq!(replica.terminate().await, Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("nginx-req-4711") && l.contains("finished processing request"))
+        .unwrap_or_else(|| panic!("no access line for the request in:\n{text}"));
+    for part in [
+        "route=/oauth2/auth",
+        "user=\"alice@example.test\"",
+        "status=202",
+        "latency=",
+        "method=GET",
+    ] {
+        assert!(line.contains(part), "{part:?} missing from: {line}");
+    }
+
+    // From a peer that is not a trusted proxy, the client's id is replaced.
+    let p = Portcullis::start_unready(Options::new("http://127.0.0.1:9")).await;
+    let r = client::http()
+        .get(format!("http://127.0.0.1:{}/ping", p.addr.port()))
+        .header("x-request-id", "client-chosen")
+        .send()
+        .await
+        .unwrap();
+    let echoed = r.headers()["x-request-id"].to_str().unwrap();
+    assert!(!echoed.is_empty() && echoed != "client-chosen", "{echoed}");
+}

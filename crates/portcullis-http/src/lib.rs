@@ -142,7 +142,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                         "request",
                         method = %req.method(),
                         path = %req.uri().path(),
-                        route,
+                        route = %route,
                         request_id = tracing::field::Empty,
                         user = tracing::field::Empty,
                     )
