@@ -68,6 +68,10 @@ async fn metrics_move_with_logins_refreshes_and_denials() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(alice.get(&auth).await.status(), StatusCode::ACCEPTED);
     assert_ne!(alice.site.get("_portcullis").unwrap(), first, "refreshed");
+    // New signing keys: bob's ID token has an unknown `kid`, so the key set is refetched.
+    idp.rotate_keys().await;
+    // Refetches are rate-limited to one per 10 s after the last fetch (discovery).
+    tokio::time::sleep(Duration::from_secs(10)).await;
     // bob signs in but policy refuses him.
     let mut bob = Agent::new();
     assert_eq!(
@@ -122,6 +126,10 @@ async fn metrics_move_with_logins_refreshes_and_denials() {
             1.0,
         ),
         (r#"portcullis_provider_errors_total{call="token"}"#, 0.0),
+        (
+            r#"portcullis_provider_request_duration_seconds_count{call="jwks"}"#,
+            1.0,
+        ),
         (
             r#"portcullis_session_store_duration_seconds_count{store="cookie",op="create"}"#,
             2.0,

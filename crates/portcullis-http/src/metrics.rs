@@ -570,6 +570,13 @@ impl Metrics {
         }
     }
 
+    /// A callback recording key-set refetches, for
+    /// `Provider::observe_jwks_fetches` (the handles are shared, not copied).
+    pub fn jwks_observer(&self) -> portcullis_oidc::provider::JwksObserver {
+        let jwks = self.provider[1].clone();
+        Box::new(move |started, failed| jwks.record(started, failed))
+    }
+
     /// Records one answered request.
     fn request(&self, route: Option<&str>, method: &Method, status: StatusCode, started: Instant) {
         let route = route.unwrap_or(UNMATCHED);

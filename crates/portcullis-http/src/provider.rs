@@ -41,6 +41,7 @@ pub async fn discover_until_ready(slot: &ProviderSlot, settings: OidcSettings, m
         {
             Ok(provider) => {
                 tracing::info!(issuer = %settings.issuer_url, attempt, "provider discovered; ready");
+                provider.observe_jwks_fetches(metrics.jwks_observer());
                 slot.set(Arc::new(provider));
                 return;
             }
