@@ -94,15 +94,13 @@ impl Idp {
     pub async fn id_token(&self, client_id: &str, client_secret: &str, user: &str) -> String {
         use base64::Engine as _;
         use sha2::Digest as _;
-        let meta: serde_json::Value = reqwest::get(format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let meta: serde_json::Value =
+            reqwest::get(format!("{}/.well-known/openid-configuration", self.issuer))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let verifier = b64.encode([7u8; 32]);
         let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));

@@ -97,6 +97,7 @@ fn table(opts: &Options, port: u16) -> toml::Table {
         r#"
         [server]
         listen = "127.0.0.1:{port}"
+        shutdown_delay = "100ms"
         [oidc]
         issuer_url = "{issuer}"
         client_id = "{client_id}"

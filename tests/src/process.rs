@@ -114,6 +114,28 @@ impl Replica {
         status.code()
     }
 
+    /// Sends SIGTERM and returns at once (see [`Replica::wait`]).
+    pub async fn send_term(&self) {
+        let pid = self._child.id().expect("replica still running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its exit code
+    /// (`None` if it did not exit in time or died of a signal).
+    pub async fn wait(mut self, timeout: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(timeout, self._child.wait())
+            .await
+            .ok()?
+            .ok()?;
+        status.code()
+    }
+
     /// Base URL on the auth host name.
     pub fn public_url(&self) -> String {
         format!("http://auth.example.test:{}", self.port)

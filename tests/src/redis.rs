@@ -54,6 +54,32 @@ impl Redis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open but nothing is answered,
+    /// so a client waits on it (a hung Redis, unlike [`Redis::stop`]'s refused one).
+    pub async fn pause(&self) {
+        self.signal("-STOP").await;
+    }
+
+    /// Thaws a [`Redis::pause`]d server (SIGCONT); it answers what it was sent.
+    pub async fn unpause(&self) {
+        self.signal("-CONT").await;
+    }
+
+    async fn signal(&self, sig: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("redis running");
+        let status = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
     /// Starts the server again on the same port with the same data.
     pub async fn resume(&mut self) {
         let child = Command::new(binary().expect("redis-server"))

@@ -186,7 +186,12 @@ async fn bearer_tokens_valid_and_invalid() {
     )
     .unwrap();
     claims["email"] = serde_json::Value::String("root@example.test".into());
-    let tampered = format!("{}.{}.{}", parts[0], b64(claims.to_string().as_bytes()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(claims.to_string().as_bytes()),
+        parts[2]
+    );
     assert_eq!(
         auth(&p, "/oauth2/auth", &tampered).await.status(),
         StatusCode::UNAUTHORIZED,

@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 struct Stack {
     idp: Idp,
     _app: Dashboard,
-    p: Portcullis,
+    _p: Portcullis,
     base: String,
 }
 
@@ -60,7 +60,7 @@ async fn stack(extra: &str) -> Option<Stack> {
     Some(Stack {
         idp,
         _app: app,
-        p,
+        _p: p,
         base,
     })
 }
@@ -124,7 +124,10 @@ async fn proxy_mode_http_contract() {
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(page.contains("id=\"sign-in\""), "{page}");
-    assert!(page.contains("oauth2&#x2f;start?rd=%2Fwhoami%3Fx%3D1"), "{page}");
+    assert!(
+        page.contains("oauth2&#x2f;start?rd=%2Fwhoami%3Fx%3D1"),
+        "{page}"
+    );
     // …and refuses to link onwards to a foreign `rd`.
     let page = client
         .get(format!("{base}/oauth2/sign_in?rd=https://evil.test/"))
@@ -163,7 +166,11 @@ async fn proxy_mode_http_contract() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "method is part of the rule");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "method is part of the rule"
+    );
 
     // Sign in as bob through the proxy host.
     let mut bob = Agent::new();
@@ -189,10 +196,7 @@ async fn proxy_mode_http_contract() {
     let mut req = bob
         .http
         .get(format!("{base}/headers.json"))
-        .header(
-            "cookie",
-            format!("{}; app_pref=dark", bob.site.header()),
-        )
+        .header("cookie", format!("{}; app_pref=dark", bob.site.header()))
         .header("x-forwarded-for", "6.6.6.6")
         .header("connection", "keep-alive, X-Hop-Secret")
         .header("x-hop-secret", "hop")
@@ -231,7 +235,10 @@ async fn proxy_mode_http_contract() {
     assert_eq!(values("x-auth-request-email"), vec!["bob@example.test"]);
     assert_eq!(values("x-auth-request-user"), vec!["bob@example.test"]);
     assert_eq!(values("x-auth-request-groups"), vec!["developers"]);
-    assert_eq!(seen["verified"], true, "the upstream verified the bearer token");
+    assert_eq!(
+        seen["verified"], true,
+        "the upstream verified the bearer token"
+    );
     assert_eq!(seen["claims"]["email"], "bob@example.test");
     // Untrusted client: its X-Forwarded-For is replaced by the peer.
     assert_eq!(values("x-forwarded-for"), vec!["127.0.0.1"]);
@@ -272,7 +279,10 @@ async fn proxy_mode_http_contract() {
     let r = bob.get(&format!("{base}/admin/panel")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Access denied") && page.contains("request-id"), "{page}");
+    assert!(
+        page.contains("Access denied") && page.contains("request-id"),
+        "{page}"
+    );
     let mut alice = Agent::new();
     alice.sign_in(base, "alice").await;
     let r = alice.get(&format!("{base}/admin/whoami?format=json")).await;
@@ -310,7 +320,10 @@ async fn browser_proxy_mode_login_websocket_sign_out() {
     browser.goto(&format!("{base}/ws.html")).await;
     browser.find("#sign-in").await;
     assert!(
-        browser.url().await.contains("/oauth2/sign_in?rd=%2Fws.html"),
+        browser
+            .url()
+            .await
+            .contains("/oauth2/sign_in?rd=%2Fws.html"),
         "{}",
         browser.url().await
     );

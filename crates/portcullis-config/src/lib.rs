@@ -15,15 +15,28 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use schema::Config;
-pub use validate::{ConfigError, LogFormat, Settings, StoreChoice, validate};
+pub use validate::{
+    ConfigError, LogFormat, MAX_HEADER_BYTES, MIN_HEADER_BYTES, ServeSettings, Settings,
+    StoreChoice, TlsFiles, validate,
+};
 
 /// The prefix of environment variables.
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
 /// Top-level sections of the schema, the only environment keys read.
 const SECTIONS: &[&str] = &[
-    "server", "oidc", "cookie", "session", "redis", "redirect", "authz", "headers", "log",
-    "pages", "bearer", "upstreams",
+    "server",
+    "oidc",
+    "cookie",
+    "session",
+    "redis",
+    "redirect",
+    "authz",
+    "headers",
+    "log",
+    "pages",
+    "bearer",
+    "upstreams",
 ];
 
 /// A command-line override: a dotted key path and a value (TOML syntax when it parses
@@ -159,6 +172,31 @@ mod tests {
             assert!(err.contains("issuer_ulr"), "{err}");
             Ok(())
         });
+    }
+
+    /// Every key of the schema is documented in the example configuration.
+    #[test]
+    fn example_lists_every_key() {
+        fn keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (k, v) in table {
+                let path = format!("{prefix}{k}");
+                match v {
+                    toml::Value::Table(t) => keys(&format!("{path}."), t, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let example: toml::Table = toml::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/portcullis.example.toml"
+        )))
+        .unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let (mut want, mut have) = (Vec::new(), Vec::new());
+        keys("", &defaults, &mut want);
+        keys("", &example, &mut have);
+        let missing: Vec<&String> = want.iter().filter(|k| !have.contains(k)).collect();
+        assert!(missing.is_empty(), "not in the example file: {missing:?}");
     }
 
     #[test]

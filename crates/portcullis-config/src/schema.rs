@@ -44,6 +44,25 @@ pub struct Server {
     pub listen: String,
     /// CIDRs (or single addresses) of proxies whose forwarded headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// Address of the Prometheus `/metrics` listener; empty: no metrics listener.
+    pub metrics_listen: String,
+    /// PEM certificate chain for HTTPS on `listen`; empty: plain HTTP.
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: String,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_concurrent_requests: usize,
+    /// Time limit of one request to `/oauth2/*`, `/ping` and `/ready`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// After SIGTERM: how long `/ready` answers 503 before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_delay: Duration,
+    /// After the listener closes: how long in-flight requests may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Server {
@@ -51,6 +70,14 @@ impl Default for Server {
         Self {
             listen: "127.0.0.1:4180".into(),
             trusted_proxies: Vec::new(),
+            metrics_listen: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            max_header_bytes: 16 * 1024,
+            max_concurrent_requests: 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_delay: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

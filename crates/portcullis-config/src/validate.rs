@@ -2,14 +2,16 @@
 //! an operator fixing a config wants the whole list, not one error per restart.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use portcullis_http::redirect::{Whitelist, validate_redirect};
 use portcullis_http::authz::{Policy, SkipRule};
+use portcullis_http::redirect::{Whitelist, validate_redirect};
 use portcullis_http::settings::{
     AuthzSettings, BearerSettings, ClaimSettings, CookieSettings, ExtraIssuer, HeaderSettings,
-    HttpSettings, PageSettings, RedirectSettings, SameSite, TokenFormat, UpstreamSettings,
+    HttpSettings, LimitSettings, PageSettings, RedirectSettings, SameSite, TokenFormat,
+    UpstreamSettings,
 };
 use portcullis_oidc::OidcSettings;
 use portcullis_session::Key;
@@ -51,6 +53,35 @@ pub enum StoreChoice {
     Redis(RedisSettings),
 }
 
+/// The certificate and key files of the HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// How the binary serves: listeners, TLS, connection limits and shutdown.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The Prometheus listener, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// HTTPS on the main listener, if configured.
+    pub tls: Option<TlsFiles>,
+    /// Largest request head in bytes (HTTP/1 buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// After SIGTERM, how long `/ready` answers 503 before the listener closes.
+    pub shutdown_delay: Duration,
+    /// How long in-flight requests may take to finish after that.
+    pub shutdown_timeout: Duration,
+}
+
+/// Smallest `server.max_header_bytes`: hyper's smallest HTTP/1 read buffer.
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// Largest `server.max_header_bytes`.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+
 /// Everything the binary needs, validated.
 #[derive(Debug)]
 pub struct Settings {
@@ -68,6 +99,8 @@ pub struct Settings {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Listeners, TLS, limits and shutdown.
+    pub serving: ServeSettings,
 }
 
 /// Keys printed in our documentation: never acceptable in a running deployment.
@@ -118,6 +151,8 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             ),
         }
     }
+
+    let serving = serving(&mut e, &c.server, listen);
 
     // --- oidc
     let o = &c.oidc;
@@ -390,7 +425,10 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             );
         }
         if c.upstreams[..i].iter().any(|p| p.path == u.path) {
-            e.push(&format!("{key}.path"), format!("{:?} is listed twice", u.path));
+            e.push(
+                &format!("{key}.path"),
+                format!("{:?} is listed twice", u.path),
+            );
         }
         let url = match url::Url::parse(&u.url) {
             Ok(url)
@@ -414,7 +452,12 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             }
         };
         check_emails(&mut e, &format!("{key}.allowed_emails"), &u.allowed_emails);
-        positive(&mut e, &format!("{key}.timeout"), u.timeout, Duration::from_secs(1));
+        positive(
+            &mut e,
+            &format!("{key}.timeout"),
+            u.timeout,
+            Duration::from_secs(1),
+        );
         if let Some(url) = url {
             upstreams.push(UpstreamSettings {
                 path: u.path.trim_end_matches('/').to_owned(),
@@ -506,6 +549,11 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                     extra_issuers,
                 },
                 upstreams,
+                limits: LimitSettings {
+                    max_concurrent_requests: c.server.max_concurrent_requests,
+                    request_timeout: c.server.request_timeout,
+                    ..LimitSettings::default()
+                },
             },
             oidc: OidcSettings {
                 issuer_url: o.issuer_url.clone(),
@@ -520,8 +568,113 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
             store,
             log_level: c.log.level.clone(),
             log_format,
+            serving,
         }),
         _ => Err(e.0),
+    }
+}
+
+/// The `[server]` keys about serving. File contents are checked for PEM markers only
+/// (the binary parses them at start and names the file if that fails).
+fn serving(e: &mut Errors, s: &crate::schema::Server, listen: Option<SocketAddr>) -> ServeSettings {
+    let metrics_listen = match s.metrics_listen.trim() {
+        "" => None,
+        text => match text.parse::<SocketAddr>() {
+            Ok(addr) if Some(addr) == listen => {
+                e.push(
+                    "server.metrics_listen",
+                    "must differ from server.listen (metrics are never served on the public listener)",
+                );
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                e.push(
+                    "server.metrics_listen",
+                    format!("{text:?} is not an address:port (or \"\" for no metrics listener)"),
+                );
+                None
+            }
+        },
+    };
+    let pem = |e: &mut Errors, key: &str, path: &str, marker: &str| -> Option<PathBuf> {
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.contains(marker) => Some(PathBuf::from(path)),
+            Ok(_) => {
+                e.push(
+                    key,
+                    format!("{path:?} is not a PEM file with a {marker:?} block"),
+                );
+                None
+            }
+            Err(err) => {
+                e.push(key, format!("cannot read {path:?}: {err}"));
+                None
+            }
+        }
+    };
+    let tls = match (s.tls_cert_file.is_empty(), s.tls_key_file.is_empty()) {
+        (true, true) => None,
+        (false, true) => {
+            e.push(
+                "server.tls_key_file",
+                "is required when server.tls_cert_file is set (set both for HTTPS, neither for HTTP)",
+            );
+            None
+        }
+        (true, false) => {
+            e.push(
+                "server.tls_cert_file",
+                "is required when server.tls_key_file is set (set both for HTTPS, neither for HTTP)",
+            );
+            None
+        }
+        (false, false) => {
+            let cert = pem(
+                e,
+                "server.tls_cert_file",
+                &s.tls_cert_file,
+                "-----BEGIN CERTIFICATE-----",
+            );
+            let key = pem(
+                e,
+                "server.tls_key_file",
+                &s.tls_key_file,
+                "PRIVATE KEY-----",
+            );
+            cert.zip(key).map(|(cert, key)| TlsFiles { cert, key })
+        }
+    };
+    if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&s.max_header_bytes) {
+        e.push(
+            "server.max_header_bytes",
+            format!("must be between {MIN_HEADER_BYTES} and {MAX_HEADER_BYTES}"),
+        );
+    }
+    if s.max_concurrent_requests == 0 {
+        e.push("server.max_concurrent_requests", "must be at least 1");
+    }
+    positive(
+        e,
+        "server.request_timeout",
+        s.request_timeout,
+        Duration::from_secs(1),
+    );
+    positive(
+        e,
+        "server.shutdown_timeout",
+        s.shutdown_timeout,
+        Duration::from_secs(1),
+    );
+    if s.shutdown_delay > Duration::from_secs(300) {
+        e.push("server.shutdown_delay", "must be at most 300s");
+    }
+    ServeSettings {
+        metrics_listen,
+        tls,
+        max_header_bytes: s.max_header_bytes,
+        shutdown_delay: s.shutdown_delay,
+        shutdown_timeout: s.shutdown_timeout,
     }
 }
 
@@ -721,6 +874,116 @@ mod tests {
             !format!("{:?}", validate(&c)).contains("pw"),
             "passwords never echoed"
         );
+    }
+
+    #[test]
+    fn serving_defaults() {
+        let s = validate(&good()).unwrap();
+        assert!(s.serving.metrics_listen.is_none());
+        assert!(s.serving.tls.is_none());
+        assert_eq!(s.serving.max_header_bytes, 16384);
+        assert_eq!(s.serving.shutdown_delay, Duration::from_secs(5));
+        assert_eq!(s.serving.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(s.http.limits.max_concurrent_requests, 1024);
+        assert_eq!(s.http.limits.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.http.limits.max_body_bytes, 64 * 1024);
+    }
+
+    fn error_keys(c: &Config) -> Vec<String> {
+        validate(c)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address_apart_from_listen() {
+        let mut c = good();
+        c.server.metrics_listen = "0.0.0.0:9090".into();
+        let s = validate(&c).unwrap();
+        assert_eq!(s.serving.metrics_listen.unwrap().port(), 9090);
+        c.server.metrics_listen = "localhost:9090".into();
+        assert_eq!(error_keys(&c), ["server.metrics_listen"]);
+        c.server.metrics_listen = c.server.listen.clone();
+        let errors = validate(&c).unwrap_err();
+        assert!(errors[0].message.contains("must differ"), "{errors:?}");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_and_are_pem() {
+        let dir = std::env::temp_dir().join(format!("portcullis-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let mut c = good();
+        c.server.tls_cert_file = cert.display().to_string();
+        assert_eq!(error_keys(&c), ["server.tls_key_file"]);
+        c.server.tls_cert_file = String::new();
+        c.server.tls_key_file = key.display().to_string();
+        assert_eq!(error_keys(&c), ["server.tls_cert_file"]);
+        c.server.tls_cert_file = cert.display().to_string();
+        let tls = validate(&c).unwrap().serving.tls.unwrap();
+        assert_eq!((tls.cert, tls.key), (cert.clone(), key.clone()));
+        // Swapped files: each lacks the block it should have.
+        c.server.tls_cert_file = key.display().to_string();
+        c.server.tls_key_file = cert.display().to_string();
+        assert_eq!(
+            error_keys(&c),
+            ["server.tls_cert_file", "server.tls_key_file"]
+        );
+        c.server.tls_cert_file = dir.join("missing.pem").display().to_string();
+        let errors = validate(&c).unwrap_err();
+        assert!(errors[0].message.contains("cannot read"), "{errors:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn limits_and_shutdown_bounds() {
+        let mut c = good();
+        c.server.max_header_bytes = 4096;
+        c.server.max_concurrent_requests = 0;
+        c.server.request_timeout = Duration::from_millis(10);
+        c.server.shutdown_timeout = Duration::ZERO;
+        c.server.shutdown_delay = Duration::from_secs(3600);
+        assert_eq!(
+            error_keys(&c),
+            [
+                "server.max_header_bytes",
+                "server.max_concurrent_requests",
+                "server.request_timeout",
+                "server.shutdown_timeout",
+                "server.shutdown_delay",
+            ]
+        );
+        c.server.max_header_bytes = MAX_HEADER_BYTES + 1;
+        c.server.max_concurrent_requests = 1;
+        c.server.request_timeout = Duration::from_secs(1);
+        c.server.shutdown_timeout = Duration::from_secs(1);
+        c.server.shutdown_delay = Duration::ZERO;
+        assert_eq!(error_keys(&c), ["server.max_header_bytes"]);
+        c.server.max_header_bytes = MIN_HEADER_BYTES;
+        let s = validate(&c).unwrap();
+        assert_eq!(s.serving.shutdown_delay, Duration::ZERO);
+        assert_eq!(s.http.limits.max_concurrent_requests, 1);
+        // Durations are read in the humantime form, as every other duration.
+        let parsed: Config = toml::from_str(
+            "[server]\nrequest_timeout = \"2s\"\nshutdown_delay = \"250ms\"\nshutdown_timeout = \"1m\"",
+        )
+        .unwrap();
+        assert_eq!(parsed.server.request_timeout, Duration::from_secs(2));
+        assert_eq!(parsed.server.shutdown_delay, Duration::from_millis(250));
+        assert_eq!(parsed.server.shutdown_timeout, Duration::from_secs(60));
     }
 
     #[test]

@@ -13,12 +13,12 @@ use axum::body::Body;
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
+use portcullis_http::AppState;
 use portcullis_http::redirect::{Whitelist, validate_redirect};
 use portcullis_http::settings::{
     AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
     SameSite, TokenFormat,
 };
-use portcullis_http::{AppState};
 use portcullis_session::store::{AnyStore, CookieStore};
 use portcullis_session::{Key, Keyring, SessionState};
 use tower::ServiceExt;
@@ -83,6 +83,7 @@ fn state() -> (Arc<AppState>, String) {
         pages: Default::default(),
         bearer: Default::default(),
         upstreams: vec![],
+        limits: Default::default(),
     };
     let store = AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis"));
     let state = Arc::new(AppState::new(settings, keyring, store));

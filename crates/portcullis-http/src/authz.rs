@@ -49,7 +49,9 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// A parameter this endpoint does not know (a typo would otherwise admit everyone).
-    #[error("unknown policy parameter {0:?} (known: allowed_groups, allowed_emails, allowed_email_domains)")]
+    #[error(
+        "unknown policy parameter {0:?} (known: allowed_groups, allowed_emails, allowed_email_domains)"
+    )]
     Unknown(String),
     /// The same parameter twice (which one was meant is unclear).
     #[error("policy parameter {0:?} given more than once; use one comma-separated list")]
@@ -177,7 +179,10 @@ impl SkipRule {
                 "{rule:?}: the path pattern must start with '/' (optionally preceded by a method, as in \"GET /healthz\")"
             ));
         }
-        let anchored = format!("^(?:{})$", pattern.trim_start_matches('^').trim_end_matches('$'));
+        let anchored = format!(
+            "^(?:{})$",
+            pattern.trim_start_matches('^').trim_end_matches('$')
+        );
         let path = Regex::new(&anchored).map_err(|e| format!("{rule:?}: {e}"))?;
         Ok(Self {
             method,
@@ -204,9 +209,9 @@ pub fn skip_auth(rules: &[SkipRule], method: &str, raw_path: &str) -> bool {
     let Some(path) = clean_decoded_path(raw_path) else {
         return false;
     };
-    rules.iter().any(|r| {
-        r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(&path)
-    })
+    rules
+        .iter()
+        .any(|r| r.method.as_deref().is_none_or(|m| m == method) && r.path.is_match(&path))
 }
 
 /// The decoded path, or `None` when it is ambiguous (see [`skip_auth`]).
@@ -268,15 +273,24 @@ mod tests {
             domains.check(&id("a@corp.com.evil.com", &[])),
             Err(Denial::EmailDomain)
         );
-        assert_eq!(domains.check(&id("@corp.com", &[])), Err(Denial::EmailDomain));
+        assert_eq!(
+            domains.check(&id("@corp.com", &[])),
+            Err(Denial::EmailDomain)
+        );
         assert_eq!(both.check(&id("a@corp.com", &["x"])), Err(Denial::Group));
-        assert_eq!(both.check(&id("a@x.com", &["devs"])), Err(Denial::EmailDomain));
+        assert_eq!(
+            both.check(&id("a@x.com", &["devs"])),
+            Err(Denial::EmailDomain)
+        );
         assert_eq!(both.check(&id("a@corp.com", &["devs"])), Ok(()));
         assert_eq!(emails.check(&id("alice@CORP.com", &[])), Ok(()));
         assert_eq!(emails.check(&id("bob@corp.com", &[])), Err(Denial::Email));
         // Exactly one '@', even when the list holds the odd form.
         let odd = lists(&[], &["a@evil.com@corp.com"], &[]);
-        assert_eq!(odd.check(&id("a@evil.com@corp.com", &[])), Err(Denial::Email));
+        assert_eq!(
+            odd.check(&id("a@evil.com@corp.com", &[])),
+            Err(Denial::Email)
+        );
         let mut no_email = id("a@corp.com", &["devs"]);
         no_email.email = None;
         assert_eq!(emails.check(&no_email), Err(Denial::Email));
@@ -295,15 +309,45 @@ mod tests {
         let table: &[(&str, bool, bool, bool)] = &[
             ("", true, true, true),
             ("allowed_groups=platform-admins", true, false, false),
-            ("allowed_groups=platform-admins,contractors", true, false, true),
-            ("allowed_groups=platform-admins%2Ccontractors", true, false, true),
+            (
+                "allowed_groups=platform-admins,contractors",
+                true,
+                false,
+                true,
+            ),
+            (
+                "allowed_groups=platform-admins%2Ccontractors",
+                true,
+                false,
+                true,
+            ),
             ("allowed_groups= developers , nobody", true, true, false),
             ("allowed_emails=bob@example.test", false, true, false),
-            ("allowed_emails=BOB@example.test,eve@other.test", false, true, true),
+            (
+                "allowed_emails=BOB@example.test,eve@other.test",
+                false,
+                true,
+                true,
+            ),
             ("allowed_email_domains=other.test", false, false, true),
-            ("allowed_email_domains=example.test&allowed_groups=developers", true, true, false),
-            ("allowed_email_domains=example.test&allowed_groups=platform-admins", true, false, false),
-            ("allowed_emails=eve@other.test&allowed_groups=developers", false, false, false),
+            (
+                "allowed_email_domains=example.test&allowed_groups=developers",
+                true,
+                true,
+                false,
+            ),
+            (
+                "allowed_email_domains=example.test&allowed_groups=platform-admins",
+                true,
+                false,
+                false,
+            ),
+            (
+                "allowed_emails=eve@other.test&allowed_groups=developers",
+                false,
+                false,
+                false,
+            ),
             // Present but empty: nobody.
             ("allowed_groups=", false, false, false),
             ("allowed_groups=,", false, false, false),

@@ -163,7 +163,8 @@ impl Bearer {
             return Outcome::Invalid("token lacks the username claim".into());
         };
         let prepared = Arc::new(prepared);
-        self.verified.insert(token.to_owned(), Arc::clone(&prepared));
+        self.verified
+            .insert(token.to_owned(), Arc::clone(&prepared));
         Outcome::Valid(prepared)
     }
 }

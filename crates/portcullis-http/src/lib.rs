@@ -15,6 +15,7 @@
 //! - [`forwarded`]: forwarded headers, believed only from trusted proxies.
 //! - [`authz`], [`identity`]: who the user is and whether they may pass.
 //! - [`provider`]: the provider handle discovered in the background.
+//! - [`metrics`]: the Prometheus registry, typed handles and the request middleware.
 //! - [`pages`], [`request_id`], [`settings`].
 
 pub mod authz;
@@ -23,6 +24,7 @@ pub mod cookies;
 pub mod forwarded;
 pub mod handlers;
 pub mod identity;
+pub mod metrics;
 pub mod pages;
 pub mod provider;
 pub mod proxy;
@@ -33,15 +35,24 @@ pub mod session;
 pub mod settings;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::MatchedPath;
 use axum::routing::{any, get};
+use http::StatusCode;
 use portcullis_session::Keyring;
 use portcullis_session::store::AnyStore;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use metrics::Metrics;
 pub use provider::ProviderSlot;
 pub use settings::HttpSettings;
 
@@ -61,6 +72,11 @@ pub struct AppState {
     pub prepared: session::PreparedCache,
     /// The provider, once discovered.
     pub provider: ProviderSlot,
+    /// Prometheus metrics (served on `server.metrics_listen`).
+    pub metrics: Metrics,
+    /// Set at shutdown: `/ready` answers 503 so load balancers stop sending traffic
+    /// while in-flight requests finish.
+    pub draining: AtomicBool,
     /// Bearer-token issuers and verified tokens.
     pub bearer: bearer::Bearer,
     /// Client for the reverse-proxy mode's upstreams.
@@ -82,6 +98,8 @@ impl AppState {
                     tracing::error!(error = %e, "custom templates failed to load; using the built-in pages");
                     pages::Templates::default()
                 }),
+            metrics: Metrics::for_store(&store),
+            draining: AtomicBool::new(false),
             settings,
             keyring,
             store,
@@ -92,13 +110,12 @@ impl AppState {
     }
 }
 
-/// The service as a `Router`, for the binary to serve and for tests to call in-process.
-///
-/// Layers, outermost first: catch panics (a bug answers 500, never kills the
-/// connection task) → mark `Cookie`/`Authorization`/`Set-Cookie` sensitive so no trace
-/// layer prints them → one span per request with an access-log line at the end →
-/// request id (inside the span, so it is recorded on it) → routes.
-pub fn app(state: Arc<AppState>) -> Router {
+/// The auth routes: `/oauth2/*`, `/ping`, `/ready` and the landing page, with their
+/// own limits: a time limit (503 when exceeded) and a body limit (they take no
+/// bodies). Kept apart from the service-wide layers of [`app`] so that the proxy's
+/// streaming and WebSocket traffic does not inherit them.
+pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
+    let limits = &state.settings.limits;
     let router = Router::new()
         .route("/oauth2/auth", any(handlers::auth::auth))
         .route(
@@ -121,14 +138,51 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ready", get(handlers::info::ready))
         // Our namespace stays ours in proxy mode too.
         .route("/oauth2/{*rest}", any(handlers::info::not_found));
-    // Reverse-proxy mode: every other path goes to an upstream; otherwise "/" is a
-    // small landing page showing who is signed in.
+    // Without upstreams, "/" is a small landing page showing who is signed in; with
+    // them, it belongs to an upstream.
     let router = if state.settings.upstreams.is_empty() {
         router.route("/", get(handlers::info::root))
     } else {
-        router.fallback(proxy::proxy)
+        router
     };
     router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+}
+
+/// The service as a `Router`, for the binary to serve and for tests to call in-process.
+///
+/// Layers, outermost first: metrics (count and time every answer, including the
+/// ones below produce) → load shedding at `max_concurrent_requests` (503 at once,
+/// one limit shared by all routes) → catch panics (a bug answers 500, never kills
+/// the connection task) → mark `Cookie`/`Authorization`/`Set-Cookie` sensitive so no
+/// trace layer prints them → one span per request with an access-log line at the
+/// end (method, path, route, status, latency, request id, user) → request id
+/// (inside the span, so it is recorded on it) → routes (with [`auth_routes`]' own
+/// limits; in proxy mode, every other path falls back to [`proxy::proxy`], which
+/// streams and so has no request timeout or body limit of ours).
+///
+/// `Router::layer` applies layers per route, after routing: so `MatchedPath` is
+/// known to them, and the concurrency limit must be a *global* one.
+pub fn app(state: Arc<AppState>) -> Router {
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            StatusCode::SERVICE_UNAVAILABLE
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(
+            state.settings.limits.max_concurrent_requests,
+        ));
+    let routes = auth_routes(&state);
+    let routes = if state.settings.upstreams.is_empty() {
+        routes
+    } else {
+        routes.fallback(proxy::proxy)
+    };
+    routes
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_id::layer,
@@ -137,16 +191,25 @@ pub fn app(state: Arc<AppState>) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &http::Request<_>| {
                     // The path only: queries carry authorization codes and `rd` values.
+                    // `user` is recorded when a session is found (`session::load`).
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or(metrics::UNMATCHED, MatchedPath::as_str);
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
                         path = %req.uri().path(),
+                        route = %route,
                         request_id = tracing::field::Empty,
+                        user = tracing::field::Empty,
                     )
                 })
                 .on_request(())
                 .on_response(
-                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
                 )
                 // 5xx are expected at times (503 while not ready or while Redis is down,
                 // 502 when the provider is) and already in the access line: warn.
@@ -158,5 +221,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             http::header::SET_COOKIE,
         ]))
         .layer(CatchPanicLayer::new())
+        .layer(shed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }

@@ -139,7 +139,15 @@ pub fn error_page(
     request_id: &str,
     retry: Option<&str>,
 ) -> Response {
-    render_error(&state.templates, status, title, message, request_id, retry, None)
+    render_error(
+        &state.templates,
+        status,
+        title,
+        message,
+        request_id,
+        retry,
+        None,
+    )
 }
 
 fn render_error(
@@ -261,10 +269,16 @@ mod tests {
         std::fs::write(dir.join("sign_in.html"), "<p id=custom>{{ start_url }}</p>").unwrap();
         let t = Templates::load(Some(&dir)).unwrap();
         let r = t
-            .render("sign_in.html", context! { start_url => "/oauth2/start?rd=%2F&x=<" })
+            .render(
+                "sign_in.html",
+                context! { start_url => "/oauth2/start?rd=%2F&x=<" },
+            )
             .unwrap();
         // minijinja also escapes '/', which browsers decode in attributes.
-        assert_eq!(r, "<p id=custom>&#x2f;oauth2&#x2f;start?rd=%2F&amp;x=&lt;</p>");
+        assert_eq!(
+            r,
+            "<p id=custom>&#x2f;oauth2&#x2f;start?rd=%2F&amp;x=&lt;</p>"
+        );
         // error.html still built in.
         assert!(t.env.get_template("error.html").is_ok());
         std::fs::write(dir.join("error.html"), "{% if %}").unwrap();

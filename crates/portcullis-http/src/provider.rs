@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use portcullis_oidc::{OidcSettings, Provider};
 
+use crate::metrics::{Metrics, ProviderCall};
+
 /// Holds the provider once discovery has succeeded.
 #[derive(Debug, Default)]
 pub struct ProviderSlot {
@@ -26,13 +28,20 @@ impl ProviderSlot {
 }
 
 /// Runs discovery until it succeeds: 0.5 s, doubling to at most 30 s between attempts.
-pub async fn discover_until_ready(slot: &ProviderSlot, settings: OidcSettings) {
+pub async fn discover_until_ready(slot: &ProviderSlot, settings: OidcSettings, metrics: &Metrics) {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1u32;
     loop {
-        match Provider::discover(settings.clone()).await {
+        match metrics
+            .provider(
+                ProviderCall::Discovery,
+                Provider::discover(settings.clone()),
+            )
+            .await
+        {
             Ok(provider) => {
                 tracing::info!(issuer = %settings.issuer_url, attempt, "provider discovered; ready");
+                provider.observe_jwks_fetches(metrics.jwks_observer());
                 slot.set(Arc::new(provider));
                 return;
             }

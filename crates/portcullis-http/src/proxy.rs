@@ -66,7 +66,12 @@ impl UpstreamClient {
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map(|b| b.https_or_http().enable_http1().enable_http2().wrap_connector(http));
+            .map(|b| {
+                b.https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http)
+            });
         match https {
             Ok(connector) => Self {
                 inner: Some(
@@ -124,10 +129,7 @@ pub fn unauthenticated_json(request_id: &str, sign_in: &str, bearer: bool) -> Re
     let headers = r.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if bearer {
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer"),
-        );
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
 }
@@ -170,10 +172,9 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
         match &lookup {
             Lookup::Valid(loaded) => {
                 let identity = &loaded.prepared.identity;
-                if let Err(denial) = authz::check_all(
-                    identity,
-                    &[&state.settings.authz.policy, &upstream.policy],
-                ) {
+                if let Err(denial) =
+                    authz::check_all(identity, &[&state.settings.authz.policy, &upstream.policy])
+                {
                     tracing::info!(request_id = %ctx.request_id, user = %identity.user, reason = denial.reason(), "proxy: denied by policy");
                     let mut r = pages::denied_page(&state, denial, &ctx.request_id);
                     append_set_cookies(&mut r, set_cookies);
@@ -206,16 +207,13 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
                 tracing::debug!(request_id = %ctx.request_id, reason = other.reason(), "proxy: unauthenticated");
                 let rd = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
                 let location = sign_in_location(&state, "", rd);
-                let mut r =
-                    if is_api_request(&parts.headers) || matches!(other, Lookup::BadBearer(_)) {
-                        unauthenticated_json(
-                            &ctx.request_id,
-                            &location,
-                            state.settings.bearer.enabled,
-                        )
-                    } else {
-                        crate::handlers::redirect(&location)
-                    };
+                let mut r = if is_api_request(&parts.headers)
+                    || matches!(other, Lookup::BadBearer(_))
+                {
+                    unauthenticated_json(&ctx.request_id, &location, state.settings.bearer.enabled)
+                } else {
+                    crate::handlers::redirect(&location)
+                };
                 append_set_cookies(&mut r, set_cookies);
                 return r;
             }
@@ -306,7 +304,7 @@ async fn forward(
         Err(_) => {
             tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.url, timeout_ms = upstream.timeout.as_millis() as u64, "proxy: upstream timed out");
             return pages::error_page(
-            &state,
+                state,
                 StatusCode::GATEWAY_TIMEOUT,
                 "Upstream timed out",
                 "The application did not answer in time.",
@@ -385,8 +383,10 @@ pub fn upstream_uri(base: &url::Url, uri: &Uri) -> Option<Uri> {
 /// Whether a request asks for a WebSocket (RFC 6455 §4.1).
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        })
     });
     connection_upgrade
         && headers
@@ -417,7 +417,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
         headers.remove(name);
     }
 }
@@ -487,7 +491,10 @@ pub fn strip_session_cookies(headers: &mut HeaderMap, base: &str) {
 
 /// The policy of an upstream ANDed with the global one, for callers outside this
 /// module (forward-auth does not route, so it has only the global one).
-pub fn policies<'a>(state: &'a AppState, upstream: Option<&'a UpstreamSettings>) -> Vec<&'a Policy> {
+pub fn policies<'a>(
+    state: &'a AppState,
+    upstream: Option<&'a UpstreamSettings>,
+) -> Vec<&'a Policy> {
     let mut v = vec![&state.settings.authz.policy];
     if let Some(u) = upstream {
         v.push(&u.policy);
@@ -558,7 +565,10 @@ mod tests {
             "X_Forwarded_Id_Token",
             "authorization",
         ] {
-            h.append(HeaderName::try_from(name).unwrap(), "smuggled".parse().unwrap());
+            h.append(
+                HeaderName::try_from(name).unwrap(),
+                "smuggled".parse().unwrap(),
+            );
         }
         h.insert("x-app", "kept".parse().unwrap());
         h.insert("accept", "text/html".parse().unwrap());
@@ -603,7 +613,10 @@ mod tests {
         );
         h.append("cookie", "other=2; _portcullisX=keep".parse().unwrap());
         strip_session_cookies(&mut h, "_portcullis");
-        assert_eq!(h.get("cookie").unwrap(), "app=1; other=2; _portcullisX=keep");
+        assert_eq!(
+            h.get("cookie").unwrap(),
+            "app=1; other=2; _portcullisX=keep"
+        );
         let mut h = HeaderMap::new();
         h.insert("cookie", "_portcullis=abc".parse().unwrap());
         strip_session_cookies(&mut h, "_portcullis");
@@ -620,7 +633,10 @@ mod tests {
             m
         };
         assert!(is_api_request(&h(&[("accept", "application/json")])));
-        assert!(is_api_request(&h(&[("x-requested-with", "XMLHttpRequest")])));
+        assert!(is_api_request(&h(&[(
+            "x-requested-with",
+            "XMLHttpRequest"
+        )])));
         assert!(is_api_request(&h(&[("sec-fetch-mode", "cors")])));
         assert!(is_api_request(&h(&[("sec-fetch-mode", "websocket")])));
         assert!(!is_api_request(&h(&[("sec-fetch-mode", "navigate")])));

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::AppState;
+use crate::metrics::{ProviderCall, RefreshOutcome, StoreOp};
 
 /// Lease of the cross-replica lock (renewed while held).
 const LOCK_LEASE: Duration = Duration::from_secs(6);
@@ -108,9 +109,18 @@ impl Refresher {
                     .cell,
             )
         };
-        cell.get_or_init(|| run(state, cookie, session))
+        let mut ran = false;
+        let outcome = cell
+            .get_or_init(|| {
+                ran = true;
+                run(state, cookie, session)
+            })
             .await
-            .clone()
+            .clone();
+        if !ran {
+            state.metrics.refresh(RefreshOutcome::Joined);
+        }
+        outcome
     }
 }
 
@@ -121,13 +131,21 @@ async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome 
         AnyStore::Redis(redis) => {
             let deadline = Instant::now() + state.settings.refresh_wait;
             loop {
-                let lock = match redis.try_lock(&session.id, LOCK_LEASE).await {
+                let lock = match state
+                    .metrics
+                    .store(StoreOp::Lock, redis.try_lock(&session.id, LOCK_LEASE))
+                    .await
+                {
                     Ok(l) => l,
                     Err(e) => return Outcome::Unavailable(e.to_string()),
                 };
                 if let Some(mut lock) = lock {
                     // Someone may have refreshed between our load and our lock.
-                    let current = match state.store.load(cookie).await {
+                    let current = match state
+                        .metrics
+                        .store(StoreOp::Load, state.store.load(cookie))
+                        .await
+                    {
                         Ok(Some(c)) => c,
                         Ok(None) => {
                             lock.release().await;
@@ -140,7 +158,7 @@ async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome 
                     };
                     if current.refresh_token != session.refresh_token {
                         lock.release().await;
-                        return refreshed_elsewhere(current);
+                        return refreshed_elsewhere(state, current);
                     }
                     lock.keep_alive();
                     let outcome = call_provider(state, cookie, &current).await;
@@ -149,9 +167,13 @@ async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome 
                 }
                 // Another replica is refreshing: wait for its result.
                 tokio::time::sleep(POLL).await;
-                match state.store.load(cookie).await {
+                match state
+                    .metrics
+                    .store(StoreOp::Load, state.store.load(cookie))
+                    .await
+                {
                     Ok(Some(current)) if current.refresh_token != session.refresh_token => {
-                        return refreshed_elsewhere(current);
+                        return refreshed_elsewhere(state, current);
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => return Outcome::Revoked,
@@ -167,7 +189,8 @@ async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome 
     }
 }
 
-fn refreshed_elsewhere(current: SessionState) -> Outcome {
+fn refreshed_elsewhere(state: &AppState, current: SessionState) -> Outcome {
+    state.metrics.refresh(RefreshOutcome::Joined);
     Outcome::Refreshed {
         session: Box::new(current),
         cookie: None,
@@ -184,13 +207,19 @@ fn is_fatal(error: &str) -> bool {
 
 async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
     let Some(provider) = state.provider.get() else {
+        state.metrics.refresh(RefreshOutcome::ProviderError);
         return Outcome::Unavailable("provider not discovered yet".into());
     };
     let Some(refresh_token) = session.refresh_token.as_deref() else {
         return Outcome::Unavailable("session has no refresh token".into());
     };
-    match provider.refresh(refresh_token).await {
+    match state
+        .metrics
+        .provider(ProviderCall::Refresh, provider.refresh(refresh_token))
+        .await
+    {
         Ok(tokens) => {
+            state.metrics.refresh(RefreshOutcome::Refreshed);
             let new = SessionState {
                 id: session.id.clone(),
                 id_token: tokens.id_token,
@@ -205,7 +234,11 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
                     .saturating_sub(portcullis_oidc::provider::unix_now()),
                 "session refreshed"
             );
-            match state.store.update(cookie, &new).await {
+            match state
+                .metrics
+                .store(StoreOp::Update, state.store.update(cookie, &new))
+                .await
+            {
                 Ok(new_cookie) => Outcome::Refreshed {
                     cookie: (new_cookie != cookie).then_some(new_cookie),
                     session: Box::new(new),
@@ -222,13 +255,19 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
             }
         }
         Err(OidcError::Rejected { error, .. }) if is_fatal(&error) => {
-            if let Err(e) = state.store.delete(cookie).await {
+            state.metrics.refresh(RefreshOutcome::InvalidGrant);
+            if let Err(e) = state
+                .metrics
+                .store(StoreOp::Delete, state.store.delete(cookie))
+                .await
+            {
                 tracing::warn!(error = %e, "could not delete a session whose refresh was refused");
             }
             tracing::info!(oauth_error = %error, "refresh token refused by the provider; session ended");
             Outcome::Revoked
         }
         Err(e) => {
+            state.metrics.refresh(RefreshOutcome::ProviderError);
             tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
             Outcome::Unavailable(e.to_string())
         }

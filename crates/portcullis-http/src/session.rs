@@ -11,6 +11,7 @@ use portcullis_session::{CodecError, SessionState, chunk};
 use crate::AppState;
 use crate::cookies::RequestCookies;
 use crate::identity::Identity;
+use crate::metrics::StoreOp;
 use crate::refresh::Outcome;
 
 /// The outcome of looking for a session. `Valid` passes; `StoreDown` is a 503 (never
@@ -58,8 +59,11 @@ impl Prepared {
     pub fn new(state: &AppState, session: SessionState) -> Option<Self> {
         let claims = Claims::from_verified_jwt(&session.id_token)?;
         let identity = Identity::from_claims(&claims, &state.settings.claims)?;
-        let headers =
-            crate::handlers::auth::identity_headers(&state.settings.headers, &session.id_token, &identity);
+        let headers = crate::handlers::auth::identity_headers(
+            &state.settings.headers,
+            &session.id_token,
+            &identity,
+        );
         Some(Self {
             state: session,
             identity,
@@ -158,11 +162,14 @@ pub async fn authenticate(
 ) -> Lookup {
     match state.bearer.authenticate(state, headers, now).await {
         crate::bearer::Outcome::Absent => load(state, cookies, now).await,
-        crate::bearer::Outcome::Valid(prepared) => Lookup::Valid(Box::new(Loaded {
-            prepared,
-            cookie: String::new(),
-            set_cookie: None,
-        })),
+        crate::bearer::Outcome::Valid(prepared) => {
+            tracing::Span::current().record("user", prepared.identity.user.as_str());
+            Lookup::Valid(Box::new(Loaded {
+                prepared,
+                cookie: String::new(),
+                set_cookie: None,
+            }))
+        }
         crate::bearer::Outcome::Invalid(reason) => Lookup::BadBearer(reason),
         crate::bearer::Outcome::Unavailable => Lookup::BearerUnavailable,
     }
@@ -182,7 +189,11 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     let mut prepared = match cached {
         Some(p) => p,
         None => {
-            let session = match state.store.load(&cookie).await {
+            let session = match state
+                .metrics
+                .store(StoreOp::Load, state.store.load(&cookie))
+                .await
+            {
                 Ok(Some(s)) => s,
                 Ok(None) => return Lookup::Gone,
                 Err(StoreError::Undecodable(e)) => return Lookup::Undecodable(e),
@@ -235,6 +246,7 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     if !prepared.state.id_token_valid(now) {
         return Lookup::TokenExpired;
     }
+    tracing::Span::current().record("user", prepared.identity.user.as_str());
     Lookup::Valid(Box::new(Loaded {
         prepared,
         cookie,

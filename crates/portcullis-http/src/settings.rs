@@ -44,6 +44,30 @@ pub struct HttpSettings {
     pub bearer: BearerSettings,
     /// Reverse-proxy mode: empty means Portcullis answers only `/oauth2/*`.
     pub upstreams: Vec<UpstreamSettings>,
+    /// Limits of the `/oauth2/*`, `/ping` and `/ready` routes.
+    pub limits: LimitSettings,
+}
+
+/// Bounds on requests, so a slow dependency or a flood cannot pile up work.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Requests handled at once; more are refused at once with 503 (load shedding),
+    /// rather than queued behind a slow store or provider.
+    pub max_concurrent_requests: usize,
+    /// Time to answer one request of the auth routes; later means 503.
+    pub request_timeout: Duration,
+    /// Largest request body of the auth routes (they take none).
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_requests: 1024,
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// `SameSite` attribute values (RFC 6265bis §4.1.2.7).

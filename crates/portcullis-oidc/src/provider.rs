@@ -156,7 +156,12 @@ pub struct Provider {
     signing_algs: Vec<CoreJwsSigningAlgorithm>,
     jwks: RwLock<JwksCache>,
     probe: std::sync::Mutex<Option<(Instant, bool)>>,
+    jwks_observer: std::sync::OnceLock<JwksObserver>,
 }
+
+/// Told of every key-set refetch: when it started and whether it failed. A plain
+/// callback, so this crate needs no metrics library.
+pub type JwksObserver = Box<dyn Fn(Instant, bool) + Send + Sync>;
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,6 +202,7 @@ impl Provider {
             http,
             settings,
             probe: std::sync::Mutex::new(None),
+            jwks_observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -447,6 +453,11 @@ impl Provider {
         }
     }
 
+    /// Installs the observer of key-set refetches (the first call wins).
+    pub fn observe_jwks_fetches(&self, observer: JwksObserver) {
+        let _ = self.jwks_observer.set(observer);
+    }
+
     /// Refetches the JWKS unless it was fetched very recently. Returns whether it did.
     async fn refetch_jwks(&self) -> Result<bool, OidcError> {
         let recent = match self.jwks.read() {
@@ -458,9 +469,12 @@ impl Provider {
         }
         let client = self.http.clone();
         let call = move |req| http_client::send(client.clone(), req);
-        let keys = CoreJsonWebKeySet::fetch_async(&self.jwks_uri, &call)
-            .await
-            .map_err(|e| OidcError::Discovery(error_chain(&e)))?;
+        let started = Instant::now();
+        let fetched = CoreJsonWebKeySet::fetch_async(&self.jwks_uri, &call).await;
+        if let Some(observe) = self.jwks_observer.get() {
+            observe(started, fetched.is_err());
+        }
+        let keys = fetched.map_err(|e| OidcError::Discovery(error_chain(&e)))?;
         tracing::info!(
             keys = keys.keys().len(),
             "refetched provider JWKS after an unknown key id"

@@ -6,14 +6,29 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use portcullis_config::{LogFormat, Settings, StoreChoice};
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use portcullis_config::{LogFormat, ServeSettings, Settings, StoreChoice, TlsFiles};
 use portcullis_http::AppState;
 use portcullis_session::Keyring;
 use portcullis_session::store::{AnyStore, CookieStore, RedisStore};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 use tracing_subscriber::EnvFilter;
+
+/// How long a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request head (slow-loris bound, HTTP/1).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
 ///
@@ -62,7 +77,11 @@ pub async fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Resul
 pub async fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let keyring = Arc::new(Keyring::new(&settings.keys).context("no cookie secret configured")?);
     let store = store(settings, &keyring).await?;
-    Ok(Arc::new(AppState::new(settings.http.clone(), keyring, store)))
+    Ok(Arc::new(AppState::new(
+        settings.http.clone(),
+        keyring,
+        store,
+    )))
 }
 
 /// A running server: its address and a handle to stop it.
@@ -106,33 +125,238 @@ pub async fn spawn(settings: Settings) -> anyhow::Result<Running> {
     })
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves, then shuts down gracefully:
+///
+/// 1. `/ready` answers 503 (`AppState::draining`) while everything else is still
+///    served, for `server.shutdown_delay`, so load balancers stop sending traffic;
+/// 2. the listener closes, idle keep-alive connections are closed, and HTTP/2
+///    clients are told to go away;
+/// 3. requests in flight get up to `server.shutdown_timeout` to finish.
+///
+/// HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS when `server.tls_*` are set), with
+/// the request-head size bound of `server.max_header_bytes`. With
+/// `server.metrics_listen`, `/metrics` is served there until the end.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let serving = settings.serving.clone();
+    let tls = serving.tls.as_ref().map(tls_acceptor).transpose()?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_task = match serving.metrics_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics listening");
+            let router = portcullis_http::metrics::router(Arc::clone(&state));
+            let mut stopped = metrics_stopped;
+            Some(tokio::spawn(async move {
+                let until = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(l, router).with_graceful_shutdown(until).await {
+                    tracing::warn!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let discovery_state = Arc::clone(&state);
     let extra = state.bearer.discoveries(&settings.oidc);
     let discovery = tokio::spawn(async move {
         // Extra bearer issuers are discovered alongside the main provider; none of
         // them holds up sign-in.
-        let extras = extra.into_iter().map(|(oidc, slot)| async move {
-            portcullis_http::provider::discover_until_ready(&slot, oidc).await;
-        });
+        let metrics = &discovery_state.metrics;
+        let extras: Vec<_> = extra
+            .into_iter()
+            .map(|(oidc, slot)| {
+                let state = Arc::clone(&discovery_state);
+                async move {
+                    portcullis_http::provider::discover_until_ready(&slot, oidc, &state.metrics)
+                        .await;
+                }
+            })
+            .collect();
         tokio::join!(
-            portcullis_http::provider::discover_until_ready(&discovery_state.provider, settings.oidc),
+            portcullis_http::provider::discover_until_ready(
+                &discovery_state.provider,
+                settings.oidc,
+                metrics,
+            ),
             futures_join_all(extras),
         );
     });
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let app = portcullis_http::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
+
+    let server = Server {
+        app: portcullis_http::app(Arc::clone(&state)),
+        builder: connection_builder(&serving),
+        tls,
+    };
+    let graceful = GracefulShutdown::new();
+    accept_until(&listener, &server, &graceful, shutdown).await;
+    state.draining.store(true, Ordering::Relaxed);
+    tracing::info!(
+        delay_ms = serving.shutdown_delay.as_millis() as u64,
+        "shutting down: /ready answers 503; still serving until the delay is over"
+    );
+    accept_until(
+        &listener,
+        &server,
+        &graceful,
+        tokio::time::sleep(serving.shutdown_delay),
+    )
+    .await;
+    drop(listener);
+    let in_flight = graceful.count();
+    tracing::info!(
+        connections = in_flight,
+        "listener closed; finishing in-flight requests"
+    );
+    match tokio::time::timeout(serving.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections finished"),
+        Err(_) => tracing::warn!(
+            timeout_ms = serving.shutdown_timeout.as_millis() as u64,
+            "shutdown timeout: closing connections with requests still in flight"
+        ),
+    }
+    let _ = stop_metrics.send(true);
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
     discovery.abort();
-    result.context("server failed")
+    Ok(())
+}
+
+/// What every connection task needs.
+struct Server {
+    app: axum::Router,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// HTTP/1.1 and HTTP/2 on one listener, with bounded request heads.
+fn connection_builder(serving: &ServeSettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Validated to be at least hyper's minimum (8 KiB): below it hyper panics.
+        .max_buf_size(
+            serving
+                .max_header_bytes
+                .max(portcullis_config::MIN_HEADER_BYTES),
+        );
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(serving.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Accepts connections until `until` resolves. Accept errors (out of file
+/// descriptors…) are logged and retried after a pause, never fatal.
+async fn accept_until(
+    listener: &TcpListener,
+    server: &Server,
+    graceful: &GracefulShutdown,
+    until: impl Future<Output = ()>,
+) {
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            () = &mut until => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(connection(stream, peer, server.app.clone(), server.builder.clone(), server.tls.clone(), graceful.watcher()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Serves one connection (after the TLS handshake, when configured).
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: axum::Router,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    // The peer address, for forwarded-header trust, as `axum::serve` would give it.
+    let service =
+        TowerToHyperService::new(app.map_request(move |mut r: http::Request<Incoming>| {
+            r.extensions_mut().insert(ConnectInfo(peer));
+            r
+        }));
+    let result = match tls {
+        None => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+        Some(acceptor) => {
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+    };
+    if let Err(e) = result {
+        // Clients that vanish, oversized heads (answered 431 already), bad preludes.
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The rustls acceptor for `tls` (ring only; TLS 1.2 and 1.3; ALPN h2, http/1.1).
+fn tls_acceptor(tls: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from {}", tls.cert.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate in {}",
+        tls.cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("cannot read a private key from {}", tls.key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .with_context(|| {
+        format!(
+            "the key in {} does not fit the certificate in {}",
+            tls.key.display(),
+            tls.cert.display()
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -159,7 +383,9 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs futures concurrently to completion (a tiny `join_all`, to avoid a dependency).
-async fn futures_join_all<F: Future<Output = ()> + Send + 'static>(futures: impl IntoIterator<Item = F>) {
+async fn futures_join_all<F: Future<Output = ()> + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) {
     let mut set = tokio::task::JoinSet::new();
     for f in futures {
         set.spawn(f);

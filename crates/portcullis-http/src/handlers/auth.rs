@@ -13,11 +13,12 @@ use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;
 use crate::authz::{self, Policy};
-use crate::forwarded::Forwarded;
 use crate::cookies::RequestCookies;
+use crate::forwarded::Forwarded;
 use crate::handlers::{append_set_cookies, session_set_cookies};
 
 use crate::identity::Identity;
+use crate::metrics::Decision;
 use crate::session::{self, Lookup};
 use crate::settings::{HeaderSettings, TokenFormat};
 
@@ -101,6 +102,9 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
         &mut response,
         session_set_cookies(&state, &parts, &cookies, &lookup),
     );
+    state
+        .metrics
+        .auth_decision(Decision::from_status(response.status()));
     response
 }
 

@@ -24,6 +24,7 @@ use crate::authz::{self, Policy};
 use crate::cookies::RequestCookies;
 use crate::handlers::auth::bad_policy;
 use crate::handlers::{Ctx, append_set_cookies, redirect, session_set_cookies};
+use crate::metrics::Decision;
 use crate::pages;
 use crate::proxy::{is_api_request, sign_in_location, unauthenticated_json};
 use crate::session::{self, Lookup};
@@ -115,5 +116,10 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
         &mut response,
         session_set_cookies(&state, &parts, &cookies, &lookup),
     );
+    let decision = match response.status() {
+        StatusCode::FOUND => Decision::Unauthenticated,
+        status => Decision::from_status(status),
+    };
+    state.metrics.auth_decision(decision);
     response
 }

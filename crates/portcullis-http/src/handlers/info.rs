@@ -11,6 +11,7 @@ use portcullis_oidc::provider::unix_now;
 use crate::AppState;
 use crate::cookies::RequestCookies;
 use crate::handlers::{append_set_cookies, session_set_cookies};
+use crate::metrics::StoreOp;
 use crate::pages::escape;
 use crate::session::{self, Lookup};
 use portcullis_session::store::SessionStore;
@@ -64,6 +65,9 @@ pub async fn ping() -> &'static str {
 
 /// Readiness: the provider has been discovered and the session store answers.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     if state.provider.get().is_none() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -71,7 +75,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
-    if let Err(e) = state.store.ping().await {
+    if let Err(e) = state.metrics.store(StoreOp::Ping, state.store.ping()).await {
         tracing::warn!(error = %e, "not ready: session store unavailable");
         return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
     }

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::cookies::{CookieWriter, RequestCookies, csrf_cookie_name};
 use crate::handlers::{Ctx, query_param, redirect, safe_redirect};
 use crate::identity::Identity;
+use crate::metrics::{LoginFailure, ProviderCall, StoreOp};
 use crate::pages::error_page;
 
 /// What one login attempt must remember until the callback (sealed in its cookie).
@@ -54,7 +55,11 @@ async fn forget_previous_session(state: &AppState, cookies: &RequestCookies<'_>)
     let Some(old) = crate::session::cookie_value(state, cookies) else {
         return;
     };
-    if let Err(e) = state.store.delete(&old).await {
+    if let Err(e) = state
+        .metrics
+        .store(StoreOp::Delete, state.store.delete(&old))
+        .await
+    {
         tracing::debug!(error = %e, "could not delete the previous session");
     }
 }
@@ -124,6 +129,7 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     };
     forget_previous_session(&state, &cookies).await;
     tracing::info!(request_id = %ctx.request_id, "login started");
+    state.metrics.login_started();
     let mut response = redirect(request.url.as_str());
     append_cookies(&mut response, writer.clear_session(&cookies));
     append_cookies(&mut response, [csrf]);
@@ -184,6 +190,11 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             .take(64)
             .collect();
         tracing::info!(request_id = rid, error = %code, "provider returned an error to the callback");
+        state.metrics.login_failed(if code == "access_denied" {
+            LoginFailure::Denied
+        } else {
+            LoginFailure::ProviderError
+        });
         let status = if code == "access_denied" {
             StatusCode::FORBIDDEN
         } else {
@@ -202,6 +213,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         csrf_name.as_deref(),
     ) else {
         tracing::info!(request_id = rid, "callback without code or state");
+        state.metrics.login_failed(LoginFailure::InvalidRequest);
         return fail(
             StatusCode::BAD_REQUEST,
             "Invalid sign-in response",
@@ -222,6 +234,13 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
                 Some(_) => "state mismatch",
             };
             tracing::info!(request_id = rid, reason, "callback rejected");
+            state
+                .metrics
+                .login_failed(if reason == "login attempt expired" {
+                    LoginFailure::Expired
+                } else {
+                    LoginFailure::StateMismatch
+                });
             return fail(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
@@ -231,6 +250,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         }
     };
     let Some(provider) = state.provider.get() else {
+        state.metrics.login_failed(LoginFailure::ProviderError);
         return fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in temporarily unavailable",
@@ -238,10 +258,18 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             true,
         );
     };
-    let tokens = match provider.exchange_code(&code, &attempt.v, &attempt.n).await {
+    let tokens = match state
+        .metrics
+        .provider(
+            ProviderCall::Token,
+            provider.exchange_code(&code, &attempt.v, &attempt.n),
+        )
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(request_id = rid, error = %e, "code exchange failed");
+            state.metrics.login_failed(LoginFailure::from_oidc(&e));
             let (status, title, message) = match &e {
                 OidcError::Unavailable(_) | OidcError::Discovery(_) => (
                     StatusCode::BAD_GATEWAY,
@@ -279,6 +307,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     };
     let Some(identity) = Identity::from_claims(&tokens.claims, &state.settings.claims) else {
         tracing::warn!(request_id = rid, claim = %state.settings.claims.username, "ID token lacks the username claim");
+        state.metrics.login_failed(LoginFailure::NoIdentity);
         return fail(
             StatusCode::BAD_GATEWAY,
             "Incomplete identity",
@@ -291,6 +320,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(id) => id,
         Err(e) => {
             tracing::error!(request_id = rid, error = %e, "no randomness for a session id");
+            state.metrics.login_failed(LoginFailure::Internal);
             return fail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Sign-in failed",
@@ -309,10 +339,18 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     };
     // A previous session in this browser ends here (no fixation, no orphan in the store).
     forget_previous_session(&state, &cookies).await;
-    let cookie_value = match state.store.create(&session, &identity.user).await {
+    let cookie_value = match state
+        .metrics
+        .store(
+            StoreOp::Create,
+            state.store.create(&session, &identity.user),
+        )
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(request_id = rid, error = %e, "could not store the new session");
+            state.metrics.login_failed(LoginFailure::StoreError);
             return fail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in temporarily unavailable",
@@ -323,6 +361,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     };
     let Ok(session_cookies) = writer.session(&cookie_value, lifetime, &cookies) else {
         tracing::error!(request_id = rid, user = %identity.user, "session too large for cookies");
+        state.metrics.login_failed(LoginFailure::Internal);
         return fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Sign-in failed",
@@ -334,14 +373,16 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(()) => {
             let rd = safe_redirect(&state, Some(&attempt.rd), rid, "callback");
             tracing::info!(request_id = rid, user = %identity.user, "login completed");
+            state.metrics.login_completed();
             redirect(&rd)
         }
         Err(denial) => {
             // The session is kept so `/oauth2/auth` answers 403 (not 401, which would
             // loop through the login again); the user sees why.
             tracing::info!(request_id = rid, user = %identity.user, reason = denial.reason(), "login completed but access denied");
+            state.metrics.login_failed(LoginFailure::Denied);
             error_page(
-            &state,
+                &state,
                 StatusCode::FORBIDDEN,
                 "Access denied",
                 &format!(

@@ -7,8 +7,8 @@ pub mod login;
 pub mod sign_out;
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
 use http::request::Parts;
+use http::{HeaderValue, StatusCode};
 use portcullis_oidc::provider::unix_now;
 
 use crate::AppState;

@@ -21,7 +21,11 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> R
     if let Some(value) = crate::session::cookie_value(&state, &cookies) {
         // Server-side sessions end here too; an outage leaves it to the store's TTL,
         // and the cookie is cleared either way.
-        if let Err(e) = state.store.delete(&value).await {
+        if let Err(e) = state
+            .metrics
+            .store(crate::metrics::StoreOp::Delete, state.store.delete(&value))
+            .await
+        {
             tracing::warn!(request_id = %ctx.request_id, error = %e, "could not delete the session from the store");
         }
     }
