@@ -9,6 +9,7 @@
 //! - [`dashboard::Dashboard`]: a stand-in dashboard that verifies the bearer token
 //!   with the provider's JWKS (independently, with the `jose` library).
 //! - [`nginx::Nginx`]: real nginx running the `deploy/nginx/snippets`.
+//! - [`caddy::Caddy`]: real Caddy running `deploy/caddy/portcullis.caddy` (forward_auth).
 //! - [`browser::Browser`]: headless Chromium driven over WebDriver (chromedriver).
 //! - [`redis::Redis`]: a real `redis-server`, stoppable and resumable.
 //! - [`process::Replica`]: the real `portcullis` binary as a separate process.
@@ -22,6 +23,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod browser;
+pub mod caddy;
 pub mod client;
 pub mod dashboard;
 pub mod idp;

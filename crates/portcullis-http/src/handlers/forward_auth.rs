@@ -45,7 +45,15 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
             Some(q) => format!("{s}?{q}"),
             None => s.to_owned(),
         });
-    let policy = if suffix.is_some() {
+    let original = ctx
+        .fwd
+        .original(&parts.method, &parts.headers, suffix.as_deref(), "http");
+    // Caddy's `forward_auth` (with `uri /oauth2/forward_auth`, no `?`) appends the
+    // original request's query to ours: that query is the app's, not policy.
+    let echoed = original
+        .as_ref()
+        .is_some_and(|o| o.path_and_query.split_once('?').map(|(_, q)| q) == parts.uri.query());
+    let policy = if suffix.is_some() || echoed {
         Policy::default()
     } else {
         match Policy::from_query(parts.uri.query(), &[]) {
@@ -53,9 +61,6 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
             Err(e) => return bad_policy(&parts, &e),
         }
     };
-    let original = ctx
-        .fwd
-        .original(&parts.method, &parts.headers, suffix.as_deref(), "http");
     if let Some(o) = &original
         && authz::skip_auth(&state.settings.authz.skip_auth, &o.method, o.path())
     {
