@@ -511,9 +511,28 @@ def scenario_refusals() -> None:
         check(f"refused: {name}", err is not None and needle in err, f"error: {err!r}")
 
 
+def scenario_image() -> None:
+    """The image the chart runs: built like scripts/build-release, run as the
+    chart's uid."""
+    s = "image"
+    import re
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    script = (ROOT / "scripts" / "build-release").read_text()
+    commands = [line.strip() for line in script.splitlines() if line.strip().startswith("cargo build")]
+    run_lines = " ".join(line.strip().rstrip("\\") for line in dockerfile.splitlines()
+                         if not line.lstrip().startswith("#"))
+    check(f"{s}: the Dockerfile runs scripts/build-release's command",
+          len(commands) == 1 and commands[0] == "cargo build --release --locked -p portcullis"
+          and commands[0] in run_lines, str(commands))
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    uid = yaml.safe_load((CHART / "values.yaml").read_text())["podSecurityContext"]["runAsUser"]
+    check(f"{s}: the final stage runs as the chart's numeric uid {uid}",
+          bool(users) and users[-1].split(":")[0] == str(uid), str(users))
+
+
 def main() -> int:
     for scenario in (scenario_defaults, scenario_example, scenario_redis_hpa, scenario_variants,
-                     scenario_refusals):
+                     scenario_refusals, scenario_image):
         try:
             scenario()
         except Exception:  # noqa: BLE001 - a crash in a scenario is a failure, the rest still run
