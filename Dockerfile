@@ -19,9 +19,10 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# The build command is the same one used outside Docker:
+# The build command is the same one used outside Docker, scripts/build-release:
 #   cargo build --release --locked -p portcullis
 # (--locked: the committed Cargo.lock is used as is, never updated.)
+# tests/helm/test_chart.py checks that the two stay the same.
 # The cache mounts only keep downloaded crates and build outputs between local
 # builds; the binary is copied out of them before the step ends.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -36,7 +37,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # set SSL_CERT_FILE to it.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/portcullis /usr/local/bin/portcullis
-USER nonroot
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without a runAsUser
+# (the chart sets runAsUser 65532 as well).
+USER 65532:65532
 EXPOSE 4180
+# No HEALTHCHECK: the image has no shell and no curl to run one. Kubernetes
+# probes /ping (liveness) and /ready (readiness) over HTTP instead (the Helm
+# chart does); elsewhere, point the orchestrator's HTTP check at them.
 ENTRYPOINT ["/usr/local/bin/portcullis"]
 CMD ["serve", "--config", "/etc/portcullis/portcullis.toml"]
