@@ -328,6 +328,8 @@ async fn browser_proxy_mode_login_websocket_sign_out() {
         browser.url().await
     );
     assert!(!browser.text("#request-id").await.is_empty());
+    assert_eq!(browser.text("main h1").await, "Sign in");
+    assert!(browser.source().await.contains("<html lang=\"en\">"));
     browser.click("#sign-in").await;
     browser.find("#login").await;
     assert!(browser.url().await.starts_with(&s.idp.issuer));
@@ -354,6 +356,16 @@ async fn browser_proxy_mode_login_websocket_sign_out() {
     browser.find("#user").await;
     assert_eq!(browser.text("#user").await, "alice@example.test");
     assert_eq!(browser.text("#verified").await, "yes");
+
+    // An error page of ours, rendered by the browser: request id, language, a main
+    // landmark and a heading; no external resources (the CSP forbids them).
+    browser.goto(&format!("{base}/oauth2/nope")).await;
+    browser.find("main h1").await;
+    assert_eq!(browser.text("main h1").await, "Not found");
+    assert!(!browser.text("#request-id").await.is_empty());
+    let source = browser.source().await;
+    assert!(source.contains("<html lang=\"en\">"), "{source}");
+    assert!(!source.contains("src=") && !source.contains("<link"), "{source}");
 
     // Sign out; the upstream asks for a sign-in again.
     browser
