@@ -365,7 +365,10 @@ async fn browser_proxy_mode_login_websocket_sign_out() {
     assert!(!browser.text("#request-id").await.is_empty());
     let source = browser.source().await;
     assert!(source.contains("<html lang=\"en\">"), "{source}");
-    assert!(!source.contains("src=") && !source.contains("<link"), "{source}");
+    assert!(
+        !source.contains("src=") && !source.contains("<link"),
+        "{source}"
+    );
 
     // Sign out; the upstream asks for a sign-in again.
     browser

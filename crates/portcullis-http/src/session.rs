@@ -160,7 +160,13 @@ pub async fn authenticate(
     cookies: &RequestCookies<'_>,
     now: u64,
 ) -> Lookup {
-    match state.bearer.authenticate(state, headers, now).await {
+    // Without a bearer header (the common case) nothing is verified or allocated.
+    let bearer = if crate::bearer::bearer_token(headers).is_some() {
+        Box::pin(state.bearer.authenticate(state, headers, now)).await
+    } else {
+        crate::bearer::Outcome::Absent
+    };
+    match bearer {
         crate::bearer::Outcome::Absent => load(state, cookies, now).await,
         crate::bearer::Outcome::Valid(prepared) => {
             tracing::Span::current().record("user", prepared.identity.user.as_str());
