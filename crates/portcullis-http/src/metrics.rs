@@ -317,6 +317,27 @@ impl Timed {
 /// A route template's interned label and its latency histogram.
 type RouteEntry = (Arc<str>, Histogram);
 
+static NEXT_METRICS_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// One (route, method, status) combination's handles, cached per thread.
+struct HotEntry {
+    metrics: u64,
+    route: Arc<str>,
+    method: &'static str,
+    status: u16,
+    counter: Counter,
+    histogram: Histogram,
+}
+
+/// Most threads see a handful of combinations (`/oauth2/auth` GET 202 and 401…):
+/// looking them up here takes no shared lock, where the families' maps take a
+/// read lock and hash the labels on every request.
+const HOT_ENTRIES: usize = 64;
+
+thread_local! {
+    static HOT: std::cell::RefCell<Vec<HotEntry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The registry and every handle the service records through.
 pub struct Metrics {
     registry: Registry,
@@ -325,6 +346,8 @@ pub struct Metrics {
     /// Interned route labels by template, so a request clones an `Arc` instead of
     /// allocating its label (a handful of entries: one per route template).
     routes: RwLock<HashMap<Box<str>, RouteEntry>>,
+    /// Tells this registry's entries apart in the per-thread cache of [`HOT`].
+    id: u64,
     decisions: [Counter; 4],
     login_started: Counter,
     login_completed: Counter,
@@ -479,6 +502,7 @@ impl Metrics {
             requests,
             durations,
             routes: RwLock::new(HashMap::new()),
+            id: NEXT_METRICS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             decisions,
             login_started,
             login_completed,
@@ -580,6 +604,25 @@ impl Metrics {
     /// Records one answered request.
     fn request(&self, route: Option<&str>, method: &Method, status: StatusCode, started: Instant) {
         let route = route.unwrap_or(UNMATCHED);
+        let method = method_label(method);
+        let code = status.as_u16();
+        let elapsed = started.elapsed().as_secs_f64();
+        let hit = HOT.with(|hot| {
+            let hot = hot.borrow();
+            let entry = hot.iter().find(|e| {
+                e.metrics == self.id
+                    && e.status == code
+                    && std::ptr::eq(e.method, method)
+                    && &*e.route == route
+            });
+            entry.map(|e| {
+                e.histogram.observe(elapsed);
+                e.counter.inc();
+            })
+        });
+        if hit.is_some() {
+            return;
+        }
         let known = match self.routes.read() {
             Ok(routes) => routes.get(route).cloned(),
             Err(poisoned) => poisoned.into_inner().get(route).cloned(),
@@ -601,14 +644,26 @@ impl Metrics {
                     .clone()
             }
         };
-        histogram.observe(started.elapsed().as_secs_f64());
-        self.requests
-            .get_or_create(&HttpLabels {
-                route: label,
-                method: Name(method_label(method)),
-                status: status.as_u16(),
-            })
-            .inc();
+        histogram.observe(elapsed);
+        let counter = self.requests.get_or_create_owned(&HttpLabels {
+            route: Arc::clone(&label),
+            method: Name(method),
+            status: code,
+        });
+        counter.inc();
+        HOT.with(|hot| {
+            let mut hot = hot.borrow_mut();
+            if hot.len() < HOT_ENTRIES {
+                hot.push(HotEntry {
+                    metrics: self.id,
+                    route: label,
+                    method,
+                    status: code,
+                    counter,
+                    histogram,
+                });
+            }
+        });
     }
 
     /// The registry in the OpenMetrics text format.
