@@ -134,6 +134,33 @@ pub fn unauthenticated_json(request_id: &str, sign_in: &str, bearer: bool) -> Re
     r
 }
 
+/// The 503 page for a lookup that could not be decided (store down, bearer issuer
+/// not discovered yet): never "signed out", so never a sign-in loop.
+pub(crate) fn unavailable(state: &AppState, lookup: &Lookup, request_id: &str) -> Response {
+    let message = match lookup {
+        Lookup::StoreDown(e) => {
+            tracing::warn!(request_id, error = %e, "session store unavailable");
+            "Sessions cannot be checked right now. Please try again in a moment."
+        }
+        _ => {
+            tracing::warn!(
+                request_id,
+                reason = lookup.reason(),
+                "authentication unavailable"
+            );
+            "The token issuer has not been reached yet. Please try again in a moment."
+        }
+    };
+    pages::error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        message,
+        request_id,
+        None,
+    )
+}
+
 /// The sign-in location for a target (`rd`): the sign-in page, or the provider
 /// directly when `pages.skip_sign_in_page` is set. `origin` is empty for a path on
 /// the current host.
@@ -182,26 +209,8 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
                 }
                 (set_cookies, loaded.prepared.headers.clone())
             }
-            Lookup::StoreDown(e) => {
-                tracing::warn!(request_id = %ctx.request_id, error = %e, "proxy: session store unavailable");
-                return pages::error_page(
-                    &state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Temporarily unavailable",
-                    "Sessions cannot be checked right now. Please try again in a moment.",
-                    &ctx.request_id,
-                    None,
-                );
-            }
-            Lookup::BearerUnavailable => {
-                return pages::error_page(
-                    &state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Temporarily unavailable",
-                    "The token issuer has not been reached yet.",
-                    &ctx.request_id,
-                    None,
-                );
+            Lookup::StoreDown(_) | Lookup::BearerUnavailable => {
+                return unavailable(&state, &lookup, &ctx.request_id);
             }
             other => {
                 tracing::debug!(request_id = %ctx.request_id, reason = other.reason(), "proxy: unauthenticated");
@@ -298,7 +307,7 @@ async fn forward(
     let mut response = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.url, error = %error_chain(&e), "proxy: upstream request failed");
+            tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.url, error = %portcullis_oidc::provider::error_chain(&e), "proxy: upstream request failed");
             return bad_gateway(state, ctx, "upstream unreachable");
         }
         Err(_) => {
@@ -354,17 +363,6 @@ fn bad_gateway(state: &AppState, ctx: &Ctx, what: &str) -> Response {
         &ctx.request_id,
         None,
     )
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// The upstream's URL for a request URI: base URL + request path and query.

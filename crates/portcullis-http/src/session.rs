@@ -161,7 +161,8 @@ pub async fn authenticate(
     now: u64,
 ) -> Lookup {
     // Without a bearer header (the common case) nothing is verified or allocated.
-    let bearer = if crate::bearer::bearer_token(headers).is_some() {
+    let bearer = if state.settings.bearer.enabled && crate::bearer::bearer_token(headers).is_some()
+    {
         Box::pin(state.bearer.authenticate(state, headers, now)).await
     } else {
         crate::bearer::Outcome::Absent

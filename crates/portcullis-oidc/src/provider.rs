@@ -573,7 +573,8 @@ fn describe_transport(e: &TransportError) -> String {
 
 /// Renders an error and its sources on one line (no secrets are in these errors: they
 /// come from transport and parsing, never from request bodies).
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, `outer: inner: …`, for log lines.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -86,25 +86,9 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
                 }
             }
         }
-        Lookup::StoreDown(e) => {
-            tracing::warn!(request_id = %ctx.request_id, error = %e, "forward_auth: session store unavailable");
-            pages::error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Sessions cannot be checked right now. Please try again in a moment.",
-                &ctx.request_id,
-                None,
-            )
+        Lookup::StoreDown(_) | Lookup::BearerUnavailable => {
+            crate::proxy::unavailable(&state, &lookup, &ctx.request_id)
         }
-        Lookup::BearerUnavailable => pages::error_page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            "The token issuer has not been reached yet.",
-            &ctx.request_id,
-            None,
-        ),
         other => {
             tracing::debug!(request_id = %ctx.request_id, reason = other.reason(), "forward_auth: unauthenticated");
             // `rd` is the original URL; /oauth2/start validates it like any other.
