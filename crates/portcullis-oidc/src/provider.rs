@@ -336,21 +336,8 @@ impl Provider {
         let parsed: CoreIdToken = token
             .parse()
             .map_err(|_| OidcError::Verify("ID token is not a well-formed JWT".into()))?;
-        match self.verify_with_cached_keys(&parsed, nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                if self.refetch_jwks().await? {
-                    self.verify_with_cached_keys(&parsed, nonce)
-                        .map_err(|e| OidcError::Verify(e.to_string()))
-                } else {
-                    Err(OidcError::Verify(
-                        "no JWKS key matches the token's key id".into(),
-                    ))
-                }
-            }
-            other => other.map_err(|e| OidcError::Verify(e.to_string())),
-        }
+        self.with_key_refetch(|| self.verify_with_cached_keys(&parsed, nonce))
+            .await
     }
 
     /// Verifies a JWT presented as a bearer token: signature (asymmetric algorithms
@@ -361,13 +348,22 @@ impl Provider {
         let parsed: CoreIdToken = token
             .parse()
             .map_err(|_| OidcError::Verify("bearer token is not a well-formed JWT".into()))?;
-        match self.verify_bearer_with_cached_keys(&parsed, audiences) {
+        self.with_key_refetch(|| self.verify_bearer_with_cached_keys(&parsed, audiences))
+            .await
+    }
+
+    /// Runs `verify` against the cached keys; on an unknown `kid`, refetches the JWKS
+    /// (rate-limited) and runs it once more.
+    async fn with_key_refetch(
+        &self,
+        verify: impl Fn() -> Result<(), ClaimsVerificationError>,
+    ) -> Result<(), OidcError> {
+        match verify() {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
                 if self.refetch_jwks().await? {
-                    self.verify_bearer_with_cached_keys(&parsed, audiences)
-                        .map_err(|e| OidcError::Verify(e.to_string()))
+                    verify().map_err(|e| OidcError::Verify(e.to_string()))
                 } else {
                     Err(OidcError::Verify(
                         "no JWKS key matches the token's key id".into(),
@@ -378,15 +374,20 @@ impl Provider {
         }
     }
 
+    /// The key set in use (a clone of the `Arc`, so no lock is held while verifying).
+    fn cached_keys(&self) -> Arc<CoreJsonWebKeySet> {
+        match self.jwks.read() {
+            Ok(cache) => Arc::clone(&cache.keys),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().keys),
+        }
+    }
+
     fn verify_bearer_with_cached_keys(
         &self,
         token: &CoreIdToken,
         audiences: &[String],
     ) -> Result<(), ClaimsVerificationError> {
-        let keys = match self.jwks.read() {
-            Ok(cache) => Arc::clone(&cache.keys),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner().keys),
-        };
+        let keys = self.cached_keys();
         let algs: Vec<CoreJwsSigningAlgorithm> = self
             .signing_algs
             .iter()
@@ -429,10 +430,7 @@ impl Provider {
         token: &CoreIdToken,
         nonce: Option<&Nonce>,
     ) -> Result<(), ClaimsVerificationError> {
-        let keys = match self.jwks.read() {
-            Ok(cache) => Arc::clone(&cache.keys),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner().keys),
-        };
+        let keys = self.cached_keys();
         let verifier = CoreIdTokenVerifier::new_confidential_client(
             ClientId::new(self.settings.client_id.clone()),
             ClientSecret::new(self.settings.client_secret.clone()),
