@@ -24,8 +24,15 @@ if ! command -v wrk >/dev/null; then
   $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 echo "==> building portcullis (release)" >&2
-cargo build -q --release --locked -p portcullis
-BIN=$ROOT/target/release/portcullis
+# BENCH_PERF=<target> samples Portcullis during that target with perf (symbols kept).
+[ -n "${BENCH_PERF:-}" ] && export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=none
+# BENCH_BIN=<path> measures that binary instead (say, a build of the previous commit).
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  cargo build -q --release --locked -p portcullis
+  BIN=$ROOT/target/release/portcullis
+fi
 
 DIR=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 pids=()
@@ -65,7 +72,7 @@ store = "$2"
 [redis]
 url = "redis://127.0.0.1:$REDIS/0"
 CONF
-  "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
+  env ${BENCH_ENV:-} "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
   LAST_PID=$!
   pids+=("$LAST_PID")
 }
@@ -143,19 +150,46 @@ rss_kb() { # pid(s): sum of peak RSS (VmHWM) in KB
   done
   echo "$total"
 }
+cpu_ticks() { # pid(s): user + system CPU time so far, in clock ticks
+  local total=0
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+TICK=$(getconf CLK_TCK)
 nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" 2>/dev/null); }
 
-declare -A RPS P50 P99 RSS NON2XX
+declare -A RPS P50 P99 RSS NON2XX CPU
 run() { # key url host cookie pids...
   local key=$1 url=$2 host=$3 cookie=$4; shift 4
+  if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $key "* ]]; then return; fi
   local out
+  local perf_pid=""
+  if [ -n "${BENCH_PERF:-}" ] && [ "$key" = "$BENCH_PERF" ]; then
+    # Sample the last pid given (the Portcullis under test) while wrk runs.
+    perf record -q -F 499 --call-graph dwarf,32768 -o "$DIR/perf-$key.data" -p "${!#}" -- sleep "$SECS" 2>/dev/null &
+    perf_pid=$!
+  fi
+  local t0; t0=$(cpu_ticks "$@")
   out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
+  local t1; t1=$(cpu_ticks "$@")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    cp "$DIR/perf-$key.data" "${BENCH_PERF_OUT:-perf-$key.data}"
+    echo "  perf profile of $key: ${BENCH_PERF_OUT:-perf-$key.data}" >&2
+  fi
   RPS[$key]=$(awk '/^Requests\/sec:/ {printf "%d", $2}' <<<"$out")
   P50[$key]=$(awk '/^ +50%/ {print $2}' <<<"$out")
   P99[$key]=$(awk '/^ +99%/ {print $2}' <<<"$out")
   NON2XX[$key]=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
   RSS[$key]=$(( $(rss_kb "$@") / 1024 ))
-  echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, non-2xx ${NON2XX[$key]:-0}" >&2
+  # Server CPU time per request (user + system, all its threads): what the request
+  # costs the server, less sensitive than requests/s to how the two cores are shared.
+  local total; total=$(awk '/requests in/ {print $1}' <<<"$out")
+  CPU[$key]=$(python3 -c "print(f'{($t1 - $t0) / $TICK * 1e6 / max($total, 1):.1f}')")
+  echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, server CPU ${CPU[$key]} µs/request, non-2xx ${NON2XX[$key]:-0}" >&2
 }
 
 echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
@@ -166,7 +200,7 @@ run nosession "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "" "$PC
 run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
 run chain "http://127.0.0.1:$CHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$PC_PID"
 
-ratio() { python3 -c "print(f'{$1/$2:.2f}×' if $2 else 'n/a')"; }
+ratio() { python3 -c "print(f'{${1:-0}/${2:-0}:.2f}×' if ${2:-0} else 'n/a')"; }
 cat <<TABLE
 
 Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s; $(date -u +%Y-%m-%d)
