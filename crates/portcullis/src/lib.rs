@@ -25,6 +25,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing_subscriber::EnvFilter;
 
+pub mod log_sink;
+
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request head (slow-loris bound, HTTP/1).
@@ -32,21 +34,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
 ///
-/// Lines are written by a background thread (`tracing-appender`), so a request never
-/// waits on a `write` to stdout: with an access line per request, that write was the
-/// largest single cost of `/oauth2/auth`. The writer blocks rather than drops when
-/// its buffer is full (no lost log lines). Keep the returned guard alive until exit:
-/// dropping it flushes what is buffered. `None` if a subscriber was already installed.
-#[must_use = "dropping the guard stops the log writer"]
-pub fn init_logging(
-    level: &str,
-    format: LogFormat,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Lines go to stdout in batches ([`log_sink`]): a request appends its access line to
+/// memory and never waits on a `write` or wakes a thread. Keep the returned guard
+/// alive until exit: dropping it writes what is buffered. `None` if a subscriber was
+/// already installed.
+#[must_use = "dropping the guard stops the log flusher"]
+pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stdout());
+    let (writer, guard) = log_sink::batched(stdout_fd());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -57,6 +53,16 @@ pub fn init_logging(
         LogFormat::Text => builder.try_init(),
     };
     installed.ok().map(|()| guard)
+}
+
+/// Stdout as a plain file descriptor: `Stdout` would add a line buffer (and a `write`
+/// per line) under our batches.
+fn stdout_fd() -> Box<dyn std::io::Write + Send> {
+    use std::os::fd::AsFd as _;
+    match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(std::io::stdout()),
+    }
 }
 
 /// Builds the configured session store. Redis is connected lazily: the process
