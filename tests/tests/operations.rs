@@ -401,7 +401,7 @@ async fn access_log_line_carries_route_user_status_latency_and_trusted_request_i
         "route=/oauth2/auth",
         "user=\"alice@example.test\"",
         "status=202",
-        "latency=",
+        "latency_us=",
         "method=GET",
     ] {
         assert!(line.contains(part), "{part:?} missing from: {line}");

@@ -134,7 +134,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     let app = portcullis_http::app(Arc::clone(&state));
-    c.bench_function("/oauth2/auth handler, valid session (in process)", |b| {
+    let handler = |b: &mut criterion::Bencher<'_>| {
         b.to_async(&rt).iter(|| {
             let req = Request::get("/oauth2/auth")
                 .header("host", "auth.example.com")
@@ -147,7 +147,22 @@ fn benches(c: &mut Criterion) {
                 assert_eq!(r.status(), 202);
             }
         })
-    });
+    };
+    c.bench_function("/oauth2/auth handler, valid session (in process)", handler);
+    // The same with the access log on, as `log.level = "info"` runs it: formatted
+    // in full, written to a sink (the runtime is this thread's, so the thread's
+    // default subscriber applies).
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    c.bench_function(
+        "/oauth2/auth handler, valid session, access log on (in process)",
+        handler,
+    );
 }
 
 criterion_group!(hot_path, benches);

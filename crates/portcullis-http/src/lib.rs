@@ -21,6 +21,7 @@
 pub mod authz;
 pub mod bearer;
 pub mod cookies;
+pub mod edge;
 pub mod forwarded;
 pub mod handlers;
 pub mod identity;
@@ -38,19 +39,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::MatchedPath;
 use axum::routing::{any, get};
 use http::StatusCode;
 use portcullis_session::Keyring;
 use portcullis_session::store::AnyStore;
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub use metrics::Metrics;
 pub use provider::ProviderSlot;
@@ -162,18 +157,14 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
 
 /// The service as a `Router`, for the binary to serve and for tests to call in-process.
 ///
-/// Layers, outermost first: metrics (count and time every answer, including the
-/// ones below produce) → load shedding at `max_concurrent_requests` (503 at once,
-/// one limit shared by all routes) → catch panics (a bug answers 500, never kills
-/// the connection task) → mark `Cookie`/`Authorization`/`Set-Cookie` sensitive so no
-/// trace layer prints them → one span per request with an access-log line at the
-/// end (method, path, route, status, latency, request id, user) → request id
-/// (inside the span, so it is recorded on it) → routes (with [`auth_routes`]' own
-/// limits; in proxy mode, every other path falls back to [`proxy::proxy`], which
-/// streams and so has no request timeout or body limit of ours).
+/// Layers, outermost first: [`edge`] (load shedding at `max_concurrent_requests`,
+/// the request id, the request's span, sensitive headers, caught panics, metrics
+/// and the access line) → routes (with [`auth_routes`]' own limits; in proxy mode, every other path falls
+/// back to [`proxy::proxy`], which streams and so has no request timeout or body
+/// limit of ours).
 ///
 /// `Router::layer` applies layers per route, after routing: so `MatchedPath` is
-/// known to them, and the concurrency limit must be a *global* one.
+/// known to them, and the in-flight count is shared by all the routes' copies.
 pub fn app(state: Arc<AppState>) -> Router {
     let routes = auth_routes(&state);
     let routes = if state.settings.upstreams.is_empty() {
@@ -181,58 +172,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     } else {
         routes.fallback(proxy::proxy)
     };
-    // One `Router::layer` call with one stack: every `.layer()` on a Router boxes the
-    // routes again, and each box is a clone and an allocation per request (the
-    // in-process handler went from 8.0 µs to 6.2 µs with this).
-    let stack = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            StatusCode::SERVICE_UNAVAILABLE
-        }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(
-            state.settings.limits.max_concurrent_requests,
-        ))
-        .layer(CatchPanicLayer::new())
-        .layer(SetSensitiveHeadersLayer::new([
-            http::header::COOKIE,
-            http::header::AUTHORIZATION,
-            http::header::SET_COOKIE,
-        ]))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &http::Request<_>| {
-                    // The path only: queries carry authorization codes and `rd` values.
-                    // `user` is recorded when a session is found (`session::load`).
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or(metrics::UNMATCHED, MatchedPath::as_str);
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        route = %route,
-                        request_id = tracing::field::Empty,
-                        user = tracing::field::Empty,
-                    )
-                })
-                .on_request(())
-                .on_response(
-                    tower_http::trace::DefaultOnResponse::new()
-                        .level(tracing::Level::INFO)
-                        .latency_unit(tower_http::LatencyUnit::Micros),
-                )
-                // 5xx are expected at times (503 while not ready or while Redis is down,
-                // 502 when the provider is) and already in the access line: warn.
-                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request_id::layer,
-        ));
-    routes.layer(stack).with_state(state)
+    // One `Router::layer` call: every `.layer()` on a Router boxes the routes again,
+    // and each box is a clone and an allocation per request.
+    routes
+        .layer(edge::EdgeLayer::new(Arc::clone(&state)))
+        .with_state(state)
 }

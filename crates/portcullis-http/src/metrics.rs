@@ -13,8 +13,7 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
 use portcullis_oidc::OidcError;
@@ -602,7 +601,13 @@ impl Metrics {
     }
 
     /// Records one answered request.
-    fn request(&self, route: Option<&str>, method: &Method, status: StatusCode, started: Instant) {
+    pub(crate) fn request(
+        &self,
+        route: Option<&str>,
+        method: &Method,
+        status: StatusCode,
+        started: Instant,
+    ) {
         let route = route.unwrap_or(UNMATCHED);
         let method = method_label(method);
         let code = status.as_u16();
@@ -688,23 +693,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::TRACE => "TRACE",
         _ => "other",
     }
-}
-
-/// Middleware: counts and times every request by its route template (`MatchedPath`,
-/// set by the router before route layers run) or `unmatched`.
-pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    // A clone of the template's `Arc`, not a copy of the string.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    state.metrics.request(
-        route.as_ref().map(MatchedPath::as_str),
-        &method,
-        response.status(),
-        started,
-    );
-    response
 }
 
 /// `GET /metrics` on the metrics listener.

@@ -4,13 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use http::HeaderValue;
-
-use crate::AppState;
-use crate::forwarded::Forwarded;
 
 /// The header carrying the id both ways.
 pub const HEADER: &str = "x-request-id";
@@ -44,11 +38,11 @@ fn generate() -> String {
 }
 
 /// Accepts an inbound id only from trusted proxies and only if it is short and plain.
-fn inbound(request: &Request, trusted: bool) -> Option<String> {
+fn inbound(headers: &http::HeaderMap, trusted: bool) -> Option<String> {
     if !trusted {
         return None;
     }
-    let value = request.headers().get(HEADER)?.to_str().ok()?;
+    let value = headers.get(HEADER)?.to_str().ok()?;
     (!value.is_empty()
         && value.len() <= 128
         && value
@@ -57,22 +51,16 @@ fn inbound(request: &Request, trusted: bool) -> Option<String> {
     .then(|| value.to_owned())
 }
 
-/// Middleware: assigns the id, records it on the span, echoes it.
-pub async fn layer(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    let trusted = Forwarded::from_parts(&parts, &state.settings.trusted_proxies).trusted;
-    request = Request::from_parts(parts, body);
-    let id = inbound(&request, trusted).unwrap_or_else(generate);
-    tracing::Span::current().record("request_id", id.as_str());
-    let header = HeaderValue::from_str(&id).ok();
-    request.extensions_mut().insert(RequestId(Arc::from(id)));
-    let mut response = next.run(request).await;
-    if let Some(h) = header {
-        response.headers_mut().insert(HEADER, h);
+/// The id of a request: its trusted proxy's, else a new one.
+pub fn assign(headers: &http::HeaderMap, trusted: bool) -> RequestId {
+    RequestId(Arc::from(
+        inbound(headers, trusted).unwrap_or_else(generate),
+    ))
+}
+
+impl RequestId {
+    /// The id as a header value (it is plain ASCII by construction).
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_str(&self.0).ok()
     }
-    response
 }
