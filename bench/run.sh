@@ -10,6 +10,8 @@
 #   Portcullis /oauth2/auth, no session        the 401 path
 #   nginx → auth_request → Portcullis → static upstream
 #   nginx → the same static upstream without auth
+#   nginx → auth_request → a free auth service (nginx `return 202` with Portcullis's
+#     identity headers) → static: the ceiling of ANY auth_request service
 # Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, and each
 # requests/s as a ratio to its baseline. Loopback only; bounded in time.
 set -euo pipefail
@@ -43,6 +45,7 @@ wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create
 
 IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port)
 NGINX=$(free_port); STATIC=$(free_port); CHAIN=$(free_port); PLAIN=$(free_port)
+FREEAUTH=$(free_port); FREECHAIN=$(free_port)
 
 node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
 pids+=($!)
@@ -87,6 +90,21 @@ for p in "$PC" "$PR"; do
   done
 done
 
+COOKIE_C=$(python3 bench/login.py "http://auth.example.test:$PC" alice)
+COOKIE_R=$(python3 bench/login.py "http://auth.example.test:$PR" alice)
+# The identity headers Portcullis answers with, for the auth service that costs
+# nothing (below): nginx `return 202` with the very same headers.
+IDENTITY=$(python3 - "$PC" "$COOKIE_C" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/oauth2/auth", headers={"Host": "auth.example.test", "Cookie": sys.argv[2]})
+r = c.getresponse()
+assert r.status == 202, r.status
+for k, v in r.getheaders():
+    if k.lower() == "authorization" or k.lower().startswith("x-auth-request-"):
+        print(f'add_header {k} "{v}" always;')
+PY
+)
 mkdir -p "$DIR/nginx/logs" "$DIR/nginx/tmp"
 ln -s "$ROOT/deploy/nginx/snippets" "$DIR/nginx/snippets"
 user=""; [ "$(id -u)" = 0 ] && user="user root;"
@@ -123,6 +141,39 @@ http {
             proxy_pass http://static;
         }
     }
+    # An auth service that costs nothing: the same 202 and identity headers as
+    # Portcullis, from nginx's own \`return\`. The chain through it is the ceiling
+    # for ANY auth_request service on this nginx: what nginx's subrequest costs.
+    # It runs as its own nginx process (like Portcullis), so that its work is not
+    # charged to the proxying worker.
+    upstream freeauth { server 127.0.0.1:$FREEAUTH; keepalive 64; }
+    server {
+        listen 127.0.0.1:$FREECHAIN;
+        server_name dashboard.c1.example.test;
+        # The endpoints snippet's auth location, with the free auth service upstream.
+        location = /_portcullis/auth {
+            internal;
+            proxy_pass http://freeauth/oauth2/auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Original-URL \$scheme://\$http_host\$request_uri;
+            proxy_set_header X-Original-Method \$request_method;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffer_size 32k;
+            proxy_buffers 4 32k;
+        }
+        location @portcullis_signin { return 401; }
+        location / {
+            include snippets/portcullis-protect.conf;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://static;
+        }
+    }
     # nginx -> static upstream, no auth.
     server {
         listen 127.0.0.1:$PLAIN;
@@ -137,10 +188,29 @@ CONF
 nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/stderr.log" &
 NGINX_PID=$!
 pids+=($NGINX_PID)
-wait_port "$NGINX"; wait_port "$CHAIN"
+mkdir -p "$DIR/freeauth/logs" "$DIR/freeauth/tmp"
+cat >"$DIR/freeauth/nginx.conf" <<CONF
+$user
+worker_processes 1;
+pid $DIR/freeauth/nginx.pid;
+daemon off;
+error_log $DIR/freeauth/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $DIR/freeauth/tmp/body;
+    proxy_temp_path $DIR/freeauth/tmp/proxy;
+    fastcgi_temp_path $DIR/freeauth/tmp/fastcgi;
+    uwsgi_temp_path $DIR/freeauth/tmp/uwsgi;
+    scgi_temp_path $DIR/freeauth/tmp/scgi;
+    server { listen 127.0.0.1:$FREEAUTH; location / { $IDENTITY return 202; } }
+}
+CONF
+nginx -p "$DIR/freeauth" -c "$DIR/freeauth/nginx.conf" -e "$DIR/freeauth/logs/stderr.log" &
+FREEAUTH_PID=$!
+pids+=($FREEAUTH_PID)
+wait_port "$NGINX"; wait_port "$CHAIN"; wait_port "$FREECHAIN"; wait_port "$FREEAUTH"
 
-COOKIE_C=$(python3 bench/login.py "http://auth.example.test:$PC" alice)
-COOKIE_R=$(python3 bench/login.py "http://auth.example.test:$PR" alice)
 
 rss_kb() { # pid(s): sum of peak RSS (VmHWM) in KB
   local total=0
@@ -159,6 +229,7 @@ cpu_ticks() { # pid(s): user + system CPU time so far, in clock ticks
   echo "$total"
 }
 TICK=$(getconf CLK_TCK)
+comm_of() { tr -d '\n' <"/proc/$1/comm" 2>/dev/null || echo "$1"; }
 nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" 2>/dev/null); }
 
 declare -A RPS P50 P99 RSS NON2XX CPU
@@ -173,8 +244,10 @@ run() { # key url host cookie pids...
     perf_pid=$!
   fi
   local t0; t0=$(cpu_ticks "$@")
+  local each0=(); for p in "$@"; do each0+=("$(cpu_ticks "$p")"); done
   out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
   local t1; t1=$(cpu_ticks "$@")
+  local each="" i=0; for p in "$@"; do each+=" $(comm_of "$p"):$(( $(cpu_ticks "$p") - ${each0[$i]} ))"; i=$((i + 1)); done
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     cp "$DIR/perf-$key.data" "${BENCH_PERF_OUT:-perf-$key.data}"
@@ -189,7 +262,7 @@ run() { # key url host cookie pids...
   # costs the server, less sensitive than requests/s to how the two cores are shared.
   local total; total=$(awk '/requests in/ {print $1}' <<<"$out")
   CPU[$key]=$(python3 -c "print(f'{($t1 - $t0) / $TICK * 1e6 / max($total, 1):.1f}')")
-  echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, server CPU ${CPU[$key]} µs/request, non-2xx ${NON2XX[$key]:-0}" >&2
+  echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, server CPU ${CPU[$key]} µs/request (ticks by process:$each), non-2xx ${NON2XX[$key]:-0}" >&2
 }
 
 echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
@@ -199,6 +272,7 @@ run redis "http://127.0.0.1:$PR/oauth2/auth" "auth.example.test:$PR" "$COOKIE_R"
 run nosession "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "" "$PC_PID"
 run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
 run chain "http://127.0.0.1:$CHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$PC_PID"
+run freechain "http://127.0.0.1:$FREECHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$FREEAUTH_PID" $(pgrep -P "$FREEAUTH_PID")
 
 ratio() { python3 -c "print(f'{${1:-0}/${2:-0}:.2f}×' if ${2:-0} else 'n/a')"; }
 cat <<TABLE
@@ -213,8 +287,10 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | Portcullis /oauth2/auth, no session (401) | ${RPS[nosession]} | $(ratio "${RPS[nosession]}" "${RPS[ceiling]}") | nginx 202 | ${P50[nosession]} | ${P99[nosession]} | ${RSS[nosession]} MB |
 | nginx → static upstream | ${RPS[plain]} | 1.00× | itself | ${P50[plain]} | ${P99[plain]} | ${RSS[plain]} MB (nginx) |
 | nginx → auth_request → Portcullis → static | ${RPS[chain]} | $(ratio "${RPS[chain]}" "${RPS[plain]}") | nginx → static | ${P50[chain]} | ${P99[chain]} | ${RSS[chain]} MB (nginx + Portcullis) |
+| nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) |
+| the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | |
 TABLE
-for k in ceiling cookie redis chain plain; do
+for k in ceiling cookie redis chain plain freechain; do
   if [ -n "${NON2XX[$k]:-}" ] && [ "${NON2XX[$k]}" != 0 ]; then
     echo "WARNING: $k had ${NON2XX[$k]} non-2xx answers: the figures are not valid" >&2
   fi

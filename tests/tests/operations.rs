@@ -418,3 +418,31 @@ async fn access_log_line_carries_route_user_status_latency_and_trusted_request_i
     let echoed = r.headers()["x-request-id"].to_str().unwrap();
     assert!(!echoed.is_empty() && echoed != "client-chosen", "{echoed}");
 }
+
+#[tokio::test]
+async fn access_lines_can_be_filtered_out_alone() {
+    let Some(idp) = Idp::start(IdpOptions::default()).await else {
+        return;
+    };
+    let opts = Options::new(&idp.issuer);
+    let log = portcullis_e2e::nginx::tempdir("no-access-log").join("portcullis.log");
+    let replica = Replica::start_logging(&opts, "info,portcullis::access=off", Some(&log)).await;
+    let base = replica.public_url();
+    let mut alice = Agent::new();
+    assert_eq!(
+        alice.sign_in(&base, "alice").await.status,
+        StatusCode::FOUND
+    );
+    let r = alice.get(&format!("{base}/oauth2/auth")).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(replica.terminate().await, Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("finished processing request"),
+        "no access line:\n{text}"
+    );
+    assert!(
+        text.contains("login completed"),
+        "other info lines stay:\n{text}"
+    );
+}

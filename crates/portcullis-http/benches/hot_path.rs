@@ -158,9 +158,36 @@ fn benches(c: &mut Criterion) {
         .with_ansi(false)
         .with_writer(std::io::sink)
         .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let logging = tracing::subscriber::set_default(subscriber);
     c.bench_function(
         "/oauth2/auth handler, valid session, access log on (in process)",
+        handler,
+    );
+    drop(logging);
+    let quiet = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,portcullis::access=off",
+        ))
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .finish();
+    let logging = tracing::subscriber::set_default(quiet);
+    c.bench_function(
+        "/oauth2/auth handler, valid session, info logging without access lines (in process)",
+        handler,
+    );
+    drop(logging);
+    let json = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_writer(std::io::sink)
+        .finish();
+    let _logging = tracing::subscriber::set_default(json);
+    c.bench_function(
+        "/oauth2/auth handler, valid session, JSON access log on (in process)",
         handler,
     );
 }

@@ -6,7 +6,7 @@
 //! every log line of the request carries them), `Cookie`, `Authorization` and
 //! `Set-Cookie` marked sensitive (no `Debug` output shows them), then after the
 //! answer: the request metrics and one access-log line (method, path, route, status,
-//! latency in µs; 5xx at WARN).
+//! latency in µs; 5xx at WARN; target [`ACCESS`]).
 //!
 //! One hand-written layer instead of five generic ones (two `from_fn` middlewares,
 //! tower-http's trace, sensitive-header and catch-panic layers, and a load-shed +
@@ -35,6 +35,10 @@ use tracing::Instrument as _;
 use crate::AppState;
 use crate::metrics::UNMATCHED;
 use crate::request_id::{self, RequestId};
+
+/// The target of access lines: `log.level = "info,portcullis::access=off"` keeps
+/// every other line (nginx's own access log may already say it all).
+pub const ACCESS: &str = "portcullis::access";
 
 /// The layer; cloned once per route by `Router::layer`, sharing one in-flight count.
 #[derive(Clone)]
@@ -172,7 +176,8 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         // The path only: queries carry authorization codes and `rd` values. Kept (a
         // reference count) only when there is an access log to write.
-        let uri = (!span.is_disabled()).then(|| request.uri().clone());
+        let uri =
+            tracing::enabled!(target: ACCESS, tracing::Level::WARN).then(|| request.uri().clone());
         let headers = request.headers_mut();
         mark_sensitive(headers, &header::COOKIE);
         mark_sensitive(headers, &header::AUTHORIZATION);
@@ -215,9 +220,9 @@ where
                 let status = status.as_u16();
                 let path = uri.path();
                 if status >= 500 {
-                    tracing::warn!(parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
+                    tracing::warn!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
                 } else {
-                    tracing::info!(parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
+                    tracing::info!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
                 }
             }
             Ok(response)
