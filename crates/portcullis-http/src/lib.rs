@@ -8,6 +8,8 @@
 //!
 //! # Layout
 //! - [`handlers`]: one function per endpoint.
+//! - [`edge`]: the one layer every request passes through (shedding, request id,
+//!   span, metrics, access line).
 //! - [`session`]: finding, opening and refreshing the session a request carries.
 //! - [`refresh`]: single-flight refresh within a process and across replicas.
 //! - [`cookies`]: `Cookie` parsing and `Set-Cookie` writing (domains, chunks, CSRF).
