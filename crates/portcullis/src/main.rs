@@ -6,11 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use portcullis_config::{Override, load, validate};
 
-/// mimalloc instead of glibc's malloc: per-thread free lists suit a server whose
-/// requests allocate and free small objects on whichever worker thread runs them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "portcullis",
