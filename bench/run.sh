@@ -12,8 +12,9 @@
 #   nginx → the same static upstream without auth
 #   nginx → auth_request → a free auth service (nginx `return 202` with Portcullis's
 #     identity headers) → static: the ceiling of ANY auth_request service
-# Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, and each
-# requests/s as a ratio to its baseline. Loopback only; bounded in time.
+# Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, its CPU time
+# per request (user + system, every process of the target), and each requests/s as
+# a ratio to its baseline. Loopback only; bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -274,21 +275,23 @@ run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
 run chain "http://127.0.0.1:$CHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$PC_PID"
 run freechain "http://127.0.0.1:$FREECHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$FREEAUTH_PID" $(pgrep -P "$FREEAUTH_PID")
 
+# A partial run (BENCH_ONLY) prints its lines above, not a table with holes.
+if [ -n "${BENCH_ONLY:-}" ]; then exit 0; fi
 ratio() { python3 -c "print(f'{${1:-0}/${2:-0}:.2f}×' if ${2:-0} else 'n/a')"; }
 cat <<TABLE
 
 Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s; $(date -u +%Y-%m-%d)
 
-| target | requests/s | ratio | baseline | p50 | p99 | peak RSS |
-|---|---:|---:|---|---:|---:|---:|
-| nginx \`return 202;\` | ${RPS[ceiling]} | 1.00× | itself | ${P50[ceiling]} | ${P99[ceiling]} | ${RSS[ceiling]} MB (nginx) |
-| Portcullis /oauth2/auth, cookie store | ${RPS[cookie]} | $(ratio "${RPS[cookie]}" "${RPS[ceiling]}") | nginx 202 | ${P50[cookie]} | ${P99[cookie]} | ${RSS[cookie]} MB |
-| Portcullis /oauth2/auth, Redis store | ${RPS[redis]} | $(ratio "${RPS[redis]}" "${RPS[cookie]}") | cookie store | ${P50[redis]} | ${P99[redis]} | ${RSS[redis]} MB |
-| Portcullis /oauth2/auth, no session (401) | ${RPS[nosession]} | $(ratio "${RPS[nosession]}" "${RPS[ceiling]}") | nginx 202 | ${P50[nosession]} | ${P99[nosession]} | ${RSS[nosession]} MB |
-| nginx → static upstream | ${RPS[plain]} | 1.00× | itself | ${P50[plain]} | ${P99[plain]} | ${RSS[plain]} MB (nginx) |
-| nginx → auth_request → Portcullis → static | ${RPS[chain]} | $(ratio "${RPS[chain]}" "${RPS[plain]}") | nginx → static | ${P50[chain]} | ${P99[chain]} | ${RSS[chain]} MB (nginx + Portcullis) |
-| nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) |
-| the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | |
+| target | requests/s | ratio | baseline | p50 | p99 | peak RSS | server CPU per request |
+|---|---:|---:|---|---:|---:|---:|---:|
+| nginx \`return 202;\` | ${RPS[ceiling]} | 1.00× | itself | ${P50[ceiling]} | ${P99[ceiling]} | ${RSS[ceiling]} MB (nginx) | ${CPU[ceiling]} µs |
+| Portcullis /oauth2/auth, cookie store | ${RPS[cookie]} | $(ratio "${RPS[cookie]}" "${RPS[ceiling]}") | nginx 202 | ${P50[cookie]} | ${P99[cookie]} | ${RSS[cookie]} MB | ${CPU[cookie]} µs |
+| Portcullis /oauth2/auth, Redis store | ${RPS[redis]} | $(ratio "${RPS[redis]}" "${RPS[cookie]}") | cookie store | ${P50[redis]} | ${P99[redis]} | ${RSS[redis]} MB | ${CPU[redis]} µs |
+| Portcullis /oauth2/auth, no session (401) | ${RPS[nosession]} | $(ratio "${RPS[nosession]}" "${RPS[ceiling]}") | nginx 202 | ${P50[nosession]} | ${P99[nosession]} | ${RSS[nosession]} MB | ${CPU[nosession]} µs |
+| nginx → static upstream | ${RPS[plain]} | 1.00× | itself | ${P50[plain]} | ${P99[plain]} | ${RSS[plain]} MB (nginx) | ${CPU[plain]} µs |
+| nginx → auth_request → Portcullis → static | ${RPS[chain]} | $(ratio "${RPS[chain]}" "${RPS[plain]}") | nginx → static | ${P50[chain]} | ${P99[chain]} | ${RSS[chain]} MB (nginx + Portcullis) | ${CPU[chain]} µs |
+| nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) | ${CPU[freechain]} µs |
+| the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | | |
 TABLE
 for k in ceiling cookie redis chain plain freechain; do
   if [ -n "${NON2XX[$k]:-}" ] && [ "${NON2XX[$k]}" != 0 ]; then
