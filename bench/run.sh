@@ -106,23 +106,34 @@ for k, v in r.getheaders():
         print(f'add_header {k} "{v}" always;')
 PY
 )
-mkdir -p "$DIR/nginx/logs" "$DIR/nginx/tmp"
-ln -s "$ROOT/deploy/nginx/snippets" "$DIR/nginx/snippets"
 user=""; [ "$(id -u)" = 0 ] && user="user root;"
-cat >"$DIR/nginx/nginx.conf" <<CONF
+nginx_instance() { # name http-block-body: writes $DIR/name/nginx.conf, starts it, sets LAST_PID
+  local d=$DIR/$1
+  mkdir -p "$d/logs" "$d/tmp"
+  cat >"$d/nginx.conf" <<CONF
 $user
 worker_processes 1;
-pid $DIR/nginx/nginx.pid;
+pid $d/nginx.pid;
 daemon off;
-error_log $DIR/nginx/logs/error.log warn;
+error_log $d/logs/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $DIR/nginx/tmp/body;
-    proxy_temp_path $DIR/nginx/tmp/proxy;
-    fastcgi_temp_path $DIR/nginx/tmp/fastcgi;
-    uwsgi_temp_path $DIR/nginx/tmp/uwsgi;
-    scgi_temp_path $DIR/nginx/tmp/scgi;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+$2
+}
+CONF
+  nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/stderr.log" &
+  LAST_PID=$!
+  pids+=("$LAST_PID")
+}
+mkdir -p "$DIR/nginx"
+ln -s "$ROOT/deploy/nginx/snippets" "$DIR/nginx/snippets"
+nginx_instance nginx "$(cat <<CONF
     upstream portcullis { server 127.0.0.1:$PC; keepalive 64; }
     upstream static { server 127.0.0.1:$STATIC; keepalive 64; }
     large_client_header_buffers 4 32k;
@@ -184,32 +195,11 @@ http {
             proxy_pass http://static;
         }
     }
-}
 CONF
-nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/stderr.log" &
-NGINX_PID=$!
-pids+=($NGINX_PID)
-mkdir -p "$DIR/freeauth/logs" "$DIR/freeauth/tmp"
-cat >"$DIR/freeauth/nginx.conf" <<CONF
-$user
-worker_processes 1;
-pid $DIR/freeauth/nginx.pid;
-daemon off;
-error_log $DIR/freeauth/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $DIR/freeauth/tmp/body;
-    proxy_temp_path $DIR/freeauth/tmp/proxy;
-    fastcgi_temp_path $DIR/freeauth/tmp/fastcgi;
-    uwsgi_temp_path $DIR/freeauth/tmp/uwsgi;
-    scgi_temp_path $DIR/freeauth/tmp/scgi;
-    server { listen 127.0.0.1:$FREEAUTH; location / { $IDENTITY return 202; } }
-}
-CONF
-nginx -p "$DIR/freeauth" -c "$DIR/freeauth/nginx.conf" -e "$DIR/freeauth/logs/stderr.log" &
-FREEAUTH_PID=$!
-pids+=($FREEAUTH_PID)
+)"
+NGINX_PID=$LAST_PID
+nginx_instance freeauth "    server { listen 127.0.0.1:$FREEAUTH; location / { $IDENTITY return 202; } }"
+FREEAUTH_PID=$LAST_PID
 wait_port "$NGINX"; wait_port "$CHAIN"; wait_port "$FREECHAIN"; wait_port "$FREEAUTH"
 
 
