@@ -37,6 +37,14 @@ else
   BIN=$ROOT/target/release/portcullis
 fi
 
+# BENCH_PIN=1: servers (and Redis) on the last core, wrk on the others, so that the
+# client never takes the server's core (then Portcullis runs one worker thread, as
+# nginx runs one worker process).
+SERVER_CPU=(); CLIENT_CPU=()
+if [ -n "${BENCH_PIN:-}" ]; then
+  last=$(( $(nproc) - 1 ))
+  SERVER_CPU=(taskset -c "$last"); CLIENT_CPU=(taskset -c "0-$(( last > 0 ? last - 1 : 0 ))")
+fi
 DIR=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -50,7 +58,7 @@ FREEAUTH=$(free_port); FREECHAIN=$(free_port)
 
 node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
 pids+=($!)
-redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no >"$DIR/redis.log" 2>&1 &
+"${SERVER_CPU[@]}" redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no >"$DIR/redis.log" 2>&1 &
 pids+=($!)
 wait_port "$IDP"; wait_port "$REDIS"
 
@@ -76,7 +84,7 @@ store = "$2"
 [redis]
 url = "redis://127.0.0.1:$REDIS/0"
 CONF
-  env ${BENCH_ENV:-} "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
+  "${SERVER_CPU[@]}" env ${BENCH_ENV:-} "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
   LAST_PID=$!
   pids+=("$LAST_PID")
 }
@@ -127,7 +135,7 @@ http {
 $2
 }
 CONF
-  nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/stderr.log" &
+  "${SERVER_CPU[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/stderr.log" &
   LAST_PID=$!
   pids+=("$LAST_PID")
 }
@@ -236,7 +244,7 @@ run() { # key url host cookie pids...
   fi
   local t0; t0=$(cpu_ticks "$@")
   local each0=(); for p in "$@"; do each0+=("$(cpu_ticks "$p")"); done
-  out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
+  out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" "${CLIENT_CPU[@]}" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
   local t1; t1=$(cpu_ticks "$@")
   local each="" i=0; for p in "$@"; do each+=" $(comm_of "$p"):$(( $(cpu_ticks "$p") - ${each0[$i]} ))"; i=$((i + 1)); done
   if [ -n "$perf_pid" ]; then
@@ -270,7 +278,7 @@ if [ -n "${BENCH_ONLY:-}" ]; then exit 0; fi
 ratio() { python3 -c "print(f'{${1:-0}/${2:-0}:.2f}×' if ${2:-0} else 'n/a')"; }
 cat <<TABLE
 
-Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s; $(date -u +%Y-%m-%d)
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s${BENCH_PIN:+; servers pinned to one core, wrk to the rest}; $(date -u +%Y-%m-%d)
 
 | target | requests/s | ratio | baseline | p50 | p99 | peak RSS | server CPU per request |
 |---|---:|---:|---|---:|---:|---:|---:|
