@@ -308,6 +308,56 @@ async fn revocation_from_the_cli_reaches_every_replica() {
     assert!(out.contains("0 session(s)"), "{out}");
 }
 
+/// `redis-cli` against the test server; its output, trimmed.
+async fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "redis-cli {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A Redis session is prepared once per cookie, but what Redis holds is read on every
+/// request: stored bytes that no longer open are a 401 on the very next request (not
+/// the prepared copy), and the original bytes put back work again.
+#[tokio::test]
+async fn the_stored_session_is_read_on_every_request() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let Some(idp) = idp(300).await else { return };
+    let p = Portcullis::start(Options::new(&idp.issuer).with(&format!(
+        "[session]\nstore = \"redis\"\n[redis]\nurl = \"{}\"",
+        redis.url()
+    )))
+    .await;
+    let mut agent = Agent::new();
+    agent.sign_in(&p.public_url, "alice").await;
+    let first = auth(&agent, &p.public_url).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let again = auth(&agent, &p.public_url).await;
+    assert_eq!(
+        again.bearer, first.bearer,
+        "served from the prepared session"
+    );
+
+    let key = redis_cli(&redis, &["--scan", "--pattern", "portcullis:s:*"]).await;
+    assert_eq!(key.lines().count(), 1, "one session: {key}");
+    let sealed = redis_cli(&redis, &["hget", &key, "d"]).await;
+    redis_cli(&redis, &["hset", &key, "d", "not-a-sealed-session"]).await;
+    let tampered = auth(&agent, &p.public_url).await;
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
+    assert!(tampered.bearer.is_none());
+
+    redis_cli(&redis, &["hset", &key, "d", &sealed]).await;
+    let restored = auth(&agent, &p.public_url).await;
+    assert_eq!(restored.status, StatusCode::ACCEPTED);
+    assert_eq!(restored.bearer, first.bearer);
+}
+
 /// Redis stopped: clear 503s (not 401s: no login loop) and `/ready` fails; Redis back:
 /// the same session works again without restarting Portcullis.
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use portcullis_oidc::Claims;
-use portcullis_session::store::{AnyStore, SessionStore, StoreError};
+use portcullis_session::store::{AnyStore, Located, RedisStore, SessionStore, StoreError};
 use portcullis_session::{CodecError, SessionState, chunk};
 
 use crate::AppState;
@@ -72,15 +72,27 @@ impl Prepared {
     }
 }
 
-/// Prepared sessions of the cookie store, by cookie value.
+/// Prepared sessions by cookie value.
 ///
-/// The cookie *is* the session there, authenticated by AES-GCM: a value that opened
-/// once opens to the same session every time, so decrypting, parsing the ID token's
-/// claims and building the headers again on every request of every dashboard is
-/// waste. Time checks (lifetime, expiry, refresh) still run on every request. Not
-/// used with Redis, where revocation must be seen on the next request.
+/// Decrypting, parsing the ID token's claims and building the headers again on every
+/// request of every dashboard is waste: they depend only on what the session holds.
+/// - Cookie store: the cookie *is* the session, authenticated by AES-GCM, so a value
+///   that opened once opens to the same session every time.
+/// - Redis store: the session is fetched on every request (so revocation and another
+///   replica's refresh are seen on the next one), but it is opened and prepared again
+///   only when the stored bytes differ from those the entry was made from.
+///
+/// Time checks (lifetime, expiry, refresh) still run on every request.
 pub struct PreparedCache {
-    inner: quick_cache::sync::Cache<String, Arc<Prepared>>,
+    inner: quick_cache::sync::Cache<String, Cached>,
+}
+
+/// One entry of [`PreparedCache`].
+#[derive(Clone)]
+struct Cached {
+    prepared: Arc<Prepared>,
+    /// Redis store: the opened ticket, and the sealed bytes `prepared` came from.
+    redis: Option<(Arc<Located>, Arc<str>)>,
 }
 
 impl PreparedCache {
@@ -187,33 +199,21 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
     let Some(cookie) = cookie_value(state, cookies) else {
         return Lookup::Missing;
     };
-    let cacheable = matches!(state.store, AnyStore::Cookie(_));
-    let cached = if cacheable {
-        state.prepared.inner.get(&cookie)
-    } else {
-        None
+    let cached = state.prepared.inner.get(&cookie);
+    let opened = match &state.store {
+        AnyStore::Cookie(_) => match cached {
+            Some(c) => Ok(c.prepared),
+            None => open_cookie(state, &cookie).await,
+        },
+        AnyStore::Redis(redis) => open_redis(state, redis, &cookie, cached).await,
     };
-    let mut prepared = match cached {
-        Some(p) => p,
-        None => {
-            let session = match state
-                .metrics
-                .store(StoreOp::Load, state.store.load(&cookie))
-                .await
-            {
-                Ok(Some(s)) => s,
-                Ok(None) => return Lookup::Gone,
-                Err(StoreError::Undecodable(e)) => return Lookup::Undecodable(e),
-                Err(e) => return Lookup::StoreDown(e.to_string()),
-            };
-            let Some(p) = Prepared::new(state, session) else {
-                return Lookup::NoIdentity;
-            };
-            let p = Arc::new(p);
-            if cacheable {
-                state.prepared.inner.insert(cookie.clone(), Arc::clone(&p));
+    let mut prepared = match opened {
+        Ok(p) => p,
+        Err(lookup) => {
+            if matches!(lookup, Lookup::Gone) {
+                state.prepared.inner.remove(&cookie);
             }
-            p
+            return lookup;
         }
     };
     if prepared.state.is_expired(now) {
@@ -237,11 +237,16 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
                     return Lookup::NoIdentity;
                 };
                 prepared = Arc::new(p);
-                if let (true, Some(c)) = (cacheable, &new_cookie) {
-                    state
-                        .prepared
-                        .inner
-                        .insert(c.clone(), Arc::clone(&prepared));
+                // A new cookie value is a new cookie-store session. (A Redis ticket
+                // stays; its entry is renewed when the next fetch shows new bytes.)
+                if let Some(c) = &new_cookie {
+                    state.prepared.inner.insert(
+                        c.clone(),
+                        Cached {
+                            prepared: Arc::clone(&prepared),
+                            redis: None,
+                        },
+                    );
                 }
                 set_cookie = new_cookie;
             }
@@ -259,4 +264,67 @@ pub async fn load(state: &AppState, cookies: &RequestCookies<'_>, now: u64) -> L
         cookie,
         set_cookie,
     }))
+}
+
+/// Opens and prepares a cookie-store session (not in the cache yet).
+async fn open_cookie(state: &AppState, cookie: &str) -> Result<Arc<Prepared>, Lookup> {
+    let session = match state
+        .metrics
+        .store(StoreOp::Load, state.store.load(cookie))
+        .await
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Lookup::Gone),
+        Err(e) => return Err(store_error(e)),
+    };
+    let prepared = Arc::new(Prepared::new(state, session).ok_or(Lookup::NoIdentity)?);
+    state.prepared.inner.insert(
+        cookie.to_owned(),
+        Cached {
+            prepared: Arc::clone(&prepared),
+            redis: None,
+        },
+    );
+    Ok(prepared)
+}
+
+/// Fetches a Redis session (every request: one `HGET`) and reuses the cached
+/// preparation when the stored bytes are the ones it was made from.
+async fn open_redis(
+    state: &AppState,
+    redis: &RedisStore,
+    cookie: &str,
+    cached: Option<Cached>,
+) -> Result<Arc<Prepared>, Lookup> {
+    let (at, known) = match cached.and_then(|c| Some((c.redis?, c.prepared))) {
+        Some(((at, sealed), prepared)) => (at, Some((sealed, prepared))),
+        None => (Arc::new(redis.locate(cookie).map_err(store_error)?), None),
+    };
+    let sealed = match state.metrics.store(StoreOp::Load, redis.fetch(&at)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Lookup::Gone),
+        Err(e) => return Err(store_error(e)),
+    };
+    if let Some((known_sealed, prepared)) = known
+        && *known_sealed == *sealed
+    {
+        return Ok(prepared);
+    }
+    let session = redis.open(&at, &sealed).map_err(store_error)?;
+    let prepared = Arc::new(Prepared::new(state, session).ok_or(Lookup::NoIdentity)?);
+    state.prepared.inner.insert(
+        cookie.to_owned(),
+        Cached {
+            prepared: Arc::clone(&prepared),
+            redis: Some((at, sealed.into())),
+        },
+    );
+    Ok(prepared)
+}
+
+fn store_error(e: StoreError) -> Lookup {
+    match e {
+        StoreError::Undecodable(e) => Lookup::Undecodable(e),
+        e => Lookup::StoreDown(e.to_string()),
+    }
 }

@@ -19,7 +19,7 @@ mod redis_conn;
 use std::future::Future;
 
 pub use self::cookie::CookieStore;
-pub use self::redis::{RedisLock, RedisSettings, RedisStore, SessionInfo, redact_url};
+pub use self::redis::{Located, RedisLock, RedisSettings, RedisStore, SessionInfo, redact_url};
 pub use self::redis_conn::Topology;
 
 use crate::{CodecError, SessionState};

@@ -72,6 +72,23 @@ struct Ticket {
     k: String,
 }
 
+/// An opened ticket: the Redis key of a session and its secret (see
+/// [`RedisStore::locate`]).
+pub struct Located {
+    key: String,
+    id: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret opens the session: never in logs.
+        f.debug_struct("Located")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One session as listed by `portcullis sessions list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionInfo {
@@ -195,6 +212,39 @@ impl RedisStore {
             .map_err(StoreError::Undecodable)
     }
 
+    /// Opens the ticket a cookie carries: where its session is and how to open it.
+    /// [`SessionStore::load`] is `locate`, [`fetch`](Self::fetch), [`open`](Self::open);
+    /// the steps are public so that a caller may keep the ticket and the opened session
+    /// per cookie and repeat only the fetch (which sees revocation) while the stored
+    /// bytes stay the same.
+    pub fn locate(&self, cookie: &str) -> Result<Located, StoreError> {
+        let ticket = self.ticket(cookie)?;
+        Ok(Located {
+            key: self.session_key(&ticket.i),
+            id: ticket.i,
+            secret: ticket.k,
+        })
+    }
+
+    /// The sealed session as stored, or `None` once it is gone (signed out, revoked,
+    /// expired). One `HGET`.
+    pub async fn fetch(&self, at: &Located) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.hget(&at.key, "d")).await
+    }
+
+    /// Opens what [`fetch`](Self::fetch) returned. A session sealed for another id (data
+    /// copied between keys) does not open.
+    pub fn open(&self, at: &Located, sealed: &str) -> Result<SessionState, StoreError> {
+        let session: SessionState = session_keyring(&at.secret)?
+            .open_json(&data_name(&at.id), sealed)
+            .map_err(StoreError::Undecodable)?;
+        if session.id != at.id {
+            return Err(StoreError::Undecodable(crate::CodecError::Tampered));
+        }
+        Ok(session)
+    }
+
     /// The sessions of `user`, oldest first. Stale index entries are dropped.
     pub async fn list_user(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let mut conn = self.conn.clone();
@@ -305,19 +355,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, cookie: &str) -> Result<Option<SessionState>, StoreError> {
-        let ticket = self.ticket(cookie)?;
-        let mut conn = self.conn.clone();
-        let data: Option<String> = self
-            .bounded(conn.hget(self.session_key(&ticket.i), "d"))
-            .await?;
-        let Some(data) = data else { return Ok(None) };
-        let session: SessionState = session_keyring(&ticket.k)?
-            .open_json(&data_name(&ticket.i), &data)
-            .map_err(StoreError::Undecodable)?;
-        if session.id != ticket.i {
-            return Err(StoreError::Undecodable(crate::CodecError::Tampered));
+        let at = self.locate(cookie)?;
+        match self.fetch(&at).await? {
+            Some(sealed) => self.open(&at, &sealed).map(Some),
+            None => Ok(None),
         }
-        Ok(Some(session))
     }
 
     async fn update(&self, cookie: &str, session: &SessionState) -> Result<String, StoreError> {
