@@ -65,7 +65,7 @@ pub struct AppState {
     pub store: AnyStore,
     /// Per-process refresh single flight.
     pub refresher: refresh::Refresher,
-    /// Prepared cookie-store sessions by cookie value (skips decrypt and parse).
+    /// Prepared sessions by cookie value (skips decrypt and parse; see `PreparedCache`).
     pub prepared: session::PreparedCache,
     /// The provider, once discovered.
     pub provider: ProviderSlot,
