@@ -143,7 +143,9 @@ async fn fifty_concurrent_requests_one_refresh_cookie_store() {
     );
 }
 
-/// The same across 3 Portcullis processes sharing Redis: one refresh in total.
+/// The same across 3 Portcullis processes sharing Redis: one refresh in total. The
+/// replicas run each kind of runtime `server.worker_threads` chooses: one thread
+/// (single-threaded runtime), two, and one per CPU.
 #[tokio::test]
 async fn fifty_concurrent_requests_three_replicas_redis() {
     let Some(redis) = Redis::start().await else {
@@ -156,7 +158,10 @@ async fn fifty_concurrent_requests_three_replicas_redis() {
         redis.url()
     ));
     let mut replicas = Vec::new();
-    for _ in 0..3 {
+    for threads in [1, 2, 0] {
+        let opts = opts
+            .clone()
+            .with(&format!("[server]\nworker_threads = {threads}"));
         replicas.push(Replica::start(&opts).await);
     }
     let mut agent = Agent::new();

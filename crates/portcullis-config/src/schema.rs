@@ -54,6 +54,9 @@ pub struct Server {
     pub max_header_bytes: usize,
     /// Requests handled at once; more are answered 503 at once.
     pub max_concurrent_requests: usize,
+    /// Threads serving requests. 0: one per CPU the process may use (cgroup quotas
+    /// included); 1: a single-threaded runtime, the least CPU per request.
+    pub worker_threads: usize,
     /// Time limit of one request to `/oauth2/*`, `/ping` and `/ready`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -75,6 +78,7 @@ impl Default for Server {
             tls_key_file: String::new(),
             max_header_bytes: 16 * 1024,
             max_concurrent_requests: 1024,
+            worker_threads: 0,
             request_timeout: Duration::from_secs(30),
             shutdown_delay: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),

@@ -75,7 +75,12 @@ pub struct ServeSettings {
     pub shutdown_delay: Duration,
     /// How long in-flight requests may take to finish after that.
     pub shutdown_timeout: Duration,
+    /// Runtime threads: 0 one per usable CPU, 1 single-threaded, N that many.
+    pub worker_threads: usize,
 }
+
+/// Most `server.worker_threads`.
+pub const MAX_WORKER_THREADS: usize = 256;
 
 /// Smallest `server.max_header_bytes`: hyper's smallest HTTP/1 read buffer.
 pub const MIN_HEADER_BYTES: usize = 8 * 1024;
@@ -654,6 +659,12 @@ fn serving(e: &mut Errors, s: &crate::schema::Server, listen: Option<SocketAddr>
     if s.max_concurrent_requests == 0 {
         e.push("server.max_concurrent_requests", "must be at least 1");
     }
+    if s.worker_threads > MAX_WORKER_THREADS {
+        e.push(
+            "server.worker_threads",
+            format!("must be at most {MAX_WORKER_THREADS} (0: one per CPU)"),
+        );
+    }
     positive(
         e,
         "server.request_timeout",
@@ -675,6 +686,7 @@ fn serving(e: &mut Errors, s: &crate::schema::Server, listen: Option<SocketAddr>
         max_header_bytes: s.max_header_bytes,
         shutdown_delay: s.shutdown_delay,
         shutdown_timeout: s.shutdown_timeout,
+        worker_threads: s.worker_threads,
     }
 }
 
@@ -956,11 +968,13 @@ mod tests {
         c.server.request_timeout = Duration::from_millis(10);
         c.server.shutdown_timeout = Duration::ZERO;
         c.server.shutdown_delay = Duration::from_secs(3600);
+        c.server.worker_threads = MAX_WORKER_THREADS + 1;
         assert_eq!(
             error_keys(&c),
             [
                 "server.max_header_bytes",
                 "server.max_concurrent_requests",
+                "server.worker_threads",
                 "server.request_timeout",
                 "server.shutdown_timeout",
                 "server.shutdown_delay",
@@ -971,10 +985,12 @@ mod tests {
         c.server.request_timeout = Duration::from_secs(1);
         c.server.shutdown_timeout = Duration::from_secs(1);
         c.server.shutdown_delay = Duration::ZERO;
+        c.server.worker_threads = 1;
         assert_eq!(error_keys(&c), ["server.max_header_bytes"]);
         c.server.max_header_bytes = MIN_HEADER_BYTES;
         let s = validate(&c).unwrap();
         assert_eq!(s.serving.shutdown_delay, Duration::ZERO);
+        assert_eq!(s.serving.worker_threads, 1);
         assert_eq!(s.http.limits.max_concurrent_requests, 1);
         // Durations are read in the humantime form, as every other duration.
         let parsed: Config = toml::from_str(

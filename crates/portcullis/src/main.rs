@@ -121,7 +121,7 @@ fn main() -> ExitCode {
             };
             // Held until main returns, so buffered log lines are flushed at exit.
             let _log_guard = portcullis::init_logging(&settings.log_level, settings.log_format);
-            let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
+            let runtime = match runtime(serving_runtime(settings.serving.worker_threads)) {
                 Ok(r) => r,
                 Err(code) => return code,
             };
@@ -149,6 +149,22 @@ fn load_settings(args: &ConfigArgs) -> Result<portcullis_config::Settings, ExitC
         }
         ExitCode::from(2)
     })
+}
+
+/// The runtime that serves: one thread needs no scheduler shared between threads, so
+/// `worker_threads = 1` gets the single-threaded runtime; 0 leaves Tokio's default
+/// (one worker per CPU the process may use).
+fn serving_runtime(worker_threads: usize) -> tokio::runtime::Builder {
+    match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                builder.worker_threads(n);
+            }
+            builder
+        }
+    }
 }
 
 /// Builds a Tokio runtime, or reports why not (exit status 1).
@@ -223,4 +239,30 @@ async fn run(settings: portcullis_config::Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let state = portcullis::state(&settings).await?;
     portcullis::serve(listener, state, settings, portcullis::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::runtime::RuntimeFlavor;
+
+    fn built(worker_threads: usize) -> tokio::runtime::Runtime {
+        runtime(serving_runtime(worker_threads)).expect("runtime")
+    }
+
+    #[test]
+    fn worker_threads_choose_the_runtime() {
+        let one = built(1);
+        assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        let three = built(3);
+        assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(three.metrics().num_workers(), 3);
+        let per_cpu = built(0);
+        assert_eq!(
+            per_cpu.handle().runtime_flavor(),
+            RuntimeFlavor::MultiThread
+        );
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(per_cpu.metrics().num_workers(), cpus);
+    }
 }
