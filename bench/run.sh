@@ -6,6 +6,7 @@
 # Targets, each measured with the same wrk settings (2 threads, keep-alive):
 #   nginx `return 202;`                        the ceiling for an auth endpoint
 #   Portcullis /oauth2/auth, cookie store      a real session from a real login
+#   the same with one worker thread per CPU    Portcullis's default runtime
 #   Portcullis /oauth2/auth, Redis store       likewise, with redis-server
 #   Portcullis /oauth2/auth, no session        the 401 path
 #   nginx → auth_request → Portcullis → static upstream
@@ -15,6 +16,10 @@
 # Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, its CPU time
 # per request (user + system, every process of the target), and each requests/s as
 # a ratio to its baseline. Loopback only; bounded in time.
+#
+# nginx runs one worker process, and Portcullis one worker thread
+# (`server.worker_threads = 1`; BENCH_THREADS=<n> changes it) except in the
+# one-thread-per-CPU row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,8 +43,7 @@ else
 fi
 
 # BENCH_PIN=1: servers (and Redis) on the last core, wrk on the others, so that the
-# client never takes the server's core (then Portcullis runs one worker thread, as
-# nginx runs one worker process).
+# client never takes the server's core.
 SERVER_CPU=(); CLIENT_CPU=()
 if [ -n "${BENCH_PIN:-}" ]; then
   last=$(( $(nproc) - 1 ))
@@ -52,7 +56,7 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
-IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port)
+IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port); PM=$(free_port)
 NGINX=$(free_port); STATIC=$(free_port); CHAIN=$(free_port); PLAIN=$(free_port)
 FREEAUTH=$(free_port); FREECHAIN=$(free_port)
 
@@ -63,10 +67,12 @@ pids+=($!)
 wait_port "$IDP"; wait_port "$REDIS"
 
 SECRET=$("$BIN" secret)
-portcullis() { # port store
+THREADS=${BENCH_THREADS:-1}
+portcullis() { # port store worker_threads
   cat >"$DIR/p$1.toml" <<CONF
 [server]
 listen = "127.0.0.1:$1"
+worker_threads = $3
 trusted_proxies = ["127.0.0.1/32"]
 [oidc]
 issuer_url = "http://127.0.0.1:$IDP"
@@ -89,10 +95,11 @@ CONF
   pids+=("$LAST_PID")
 }
 # Not $(…): a subshell would hide the pid from the cleanup trap.
-portcullis "$PC" cookie; PC_PID=$LAST_PID
-portcullis "$PR" redis; PR_PID=$LAST_PID
-wait_port "$PC"; wait_port "$PR"
-for p in "$PC" "$PR"; do
+portcullis "$PC" cookie "$THREADS"; PC_PID=$LAST_PID
+portcullis "$PR" redis "$THREADS"; PR_PID=$LAST_PID
+portcullis "$PM" cookie 0; PM_PID=$LAST_PID
+wait_port "$PC"; wait_port "$PR"; wait_port "$PM"
+for p in "$PC" "$PR" "$PM"; do
   for _ in $(seq 1 100); do
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/ready', timeout=1)" 2>/dev/null && break
     sleep 0.2
@@ -267,6 +274,8 @@ run() { # key url host cookie pids...
 echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
 run ceiling "http://127.0.0.1:$NGINX/" "" "" $(nginx_pids)
 run cookie "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "$COOKIE_C" "$PC_PID"
+# The same session (same key) on the process with Tokio's default runtime.
+run percpu "http://127.0.0.1:$PM/oauth2/auth" "auth.example.test:$PM" "$COOKIE_C" "$PM_PID"
 run redis "http://127.0.0.1:$PR/oauth2/auth" "auth.example.test:$PR" "$COOKIE_R" "$PR_PID"
 run nosession "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "" "$PC_PID"
 run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
@@ -278,12 +287,13 @@ if [ -n "${BENCH_ONLY:-}" ]; then exit 0; fi
 ratio() { python3 -c "print(f'{${1:-0}/${2:-0}:.2f}×' if ${2:-0} else 'n/a')"; }
 cat <<TABLE
 
-Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s${BENCH_PIN:+; servers pinned to one core, wrk to the rest}; $(date -u +%Y-%m-%d)
+Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t2 -c$CONN -d${SECS}s${BENCH_PIN:+; servers pinned to one core, wrk to the rest}; nginx: 1 worker process; Portcullis: worker_threads = $THREADS; $(date -u +%Y-%m-%d)
 
 | target | requests/s | ratio | baseline | p50 | p99 | peak RSS | server CPU per request |
 |---|---:|---:|---|---:|---:|---:|---:|
 | nginx \`return 202;\` | ${RPS[ceiling]} | 1.00× | itself | ${P50[ceiling]} | ${P99[ceiling]} | ${RSS[ceiling]} MB (nginx) | ${CPU[ceiling]} µs |
 | Portcullis /oauth2/auth, cookie store | ${RPS[cookie]} | $(ratio "${RPS[cookie]}" "${RPS[ceiling]}") | nginx 202 | ${P50[cookie]} | ${P99[cookie]} | ${RSS[cookie]} MB | ${CPU[cookie]} µs |
+| the same, one worker thread per CPU (the default) | ${RPS[percpu]} | $(ratio "${RPS[percpu]}" "${RPS[ceiling]}") | nginx 202 | ${P50[percpu]} | ${P99[percpu]} | ${RSS[percpu]} MB | ${CPU[percpu]} µs |
 | Portcullis /oauth2/auth, Redis store | ${RPS[redis]} | $(ratio "${RPS[redis]}" "${RPS[cookie]}") | cookie store | ${P50[redis]} | ${P99[redis]} | ${RSS[redis]} MB | ${CPU[redis]} µs |
 | Portcullis /oauth2/auth, no session (401) | ${RPS[nosession]} | $(ratio "${RPS[nosession]}" "${RPS[ceiling]}") | nginx 202 | ${P50[nosession]} | ${P99[nosession]} | ${RSS[nosession]} MB | ${CPU[nosession]} µs |
 | nginx → static upstream | ${RPS[plain]} | 1.00× | itself | ${P50[plain]} | ${P99[plain]} | ${RSS[plain]} MB (nginx) | ${CPU[plain]} µs |
@@ -291,7 +301,7 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) | ${CPU[freechain]} µs |
 | the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | | |
 TABLE
-for k in ceiling cookie redis chain plain freechain; do
+for k in ceiling cookie percpu redis chain plain freechain; do
   if [ -n "${NON2XX[$k]:-}" ] && [ "${NON2XX[$k]}" != 0 ]; then
     echo "WARNING: $k had ${NON2XX[$k]} non-2xx answers: the figures are not valid" >&2
   fi
