@@ -175,8 +175,14 @@ impl Provider {
     /// Fetches the discovery document and the JWKS. Fails if the provider is unreachable
     /// or its metadata's `issuer` differs from the configured one (OIDC Discovery §4.3).
     pub async fn discover(settings: OidcSettings) -> Result<Self, OidcError> {
-        let http =
-            http_client::build(settings.timeout).map_err(|e| OidcError::Config(e.to_string()))?;
+        // Building the client reads the system's CA certificates (a directory of
+        // files), so it runs on the blocking pool: a single-threaded runtime keeps
+        // answering requests while discovery retries.
+        let timeout = settings.timeout;
+        let http = tokio::task::spawn_blocking(move || http_client::build(timeout))
+            .await
+            .map_err(|e| OidcError::Config(e.to_string()))?
+            .map_err(|e| OidcError::Config(e.to_string()))?;
         let issuer = IssuerUrl::new(settings.issuer_url.clone())
             .map_err(|e| OidcError::Config(e.to_string()))?;
         let client = http.clone();
