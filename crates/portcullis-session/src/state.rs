@@ -57,7 +57,7 @@ impl SessionState {
     }
 
     /// A new random session id (16 bytes, base64url).
-    pub fn new_id() -> Result<String, crate::CodecError> {
+    pub fn new_id() -> Result<String, crate::codec::CodecError> {
         crate::codec::random_token(16)
     }
 

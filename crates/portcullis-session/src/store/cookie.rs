@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{SessionStore, StoreError};
+use super::contract::{SessionStore, StoreError};
 use crate::{Keyring, SessionState};
 
 /// Seals whole sessions into cookie values under the cookie's name.

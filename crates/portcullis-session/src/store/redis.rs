@@ -17,8 +17,8 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::contract::{SessionStore, StoreError};
 use super::redis_conn::{Conn, Topology};
-use super::{SessionStore, StoreError};
 use crate::codec::random_token;
 use crate::{Key, Keyring, SessionState};
 
