@@ -130,7 +130,7 @@ impl Portcullis {
         let p = Self::start_unready(opts).await;
         let state = Arc::clone(&p.state);
         crate::eventually("provider discovery", Duration::from_secs(20), || {
-            let ready = state.provider.get().is_some();
+            let ready = state.sessions.provider().get().is_some();
             async move { ready.then_some(()) }
         })
         .await;

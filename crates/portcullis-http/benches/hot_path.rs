@@ -13,12 +13,13 @@ use axum::body::Body;
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
+use portcullis_core::SessionSettings;
+use portcullis_core::authz::AuthzSettings;
+use portcullis_core::identity::{ClaimSettings, HeaderSettings, TokenFormat, identity_headers};
+use portcullis_core::redirect::{RedirectSettings, Whitelist, validate_redirect};
+use portcullis_core::refresh::RefreshSettings;
 use portcullis_http::AppState;
-use portcullis_http::redirect::{Whitelist, validate_redirect};
-use portcullis_http::settings::{
-    AuthzSettings, ClaimSettings, CookieSettings, HeaderSettings, HttpSettings, RedirectSettings,
-    SameSite, TokenFormat,
-};
+use portcullis_http::settings::{CookieSettings, HttpSettings, SameSite};
 use portcullis_session::store::{AnyStore, CookieStore};
 use portcullis_session::{Key, Keyring, SessionState};
 use tower::ServiceExt;
@@ -67,26 +68,30 @@ fn state() -> (Arc<AppState>, String) {
             default: "/".into(),
         },
         authz: AuthzSettings::default(),
-        headers: HeaderSettings {
-            token: "Authorization".into(),
-            token_format: TokenFormat::Bearer,
-        },
+        auth_origin: "https://auth.example.com".into(),
+        pages: Default::default(),
+        upstreams: vec![],
+        limits: Default::default(),
+    };
+    let sessions = SessionSettings {
         claims: ClaimSettings {
             username: "email".into(),
             groups: "groups".into(),
         },
-        session_lifetime: Duration::from_secs(43_200),
-        refresh_before: Duration::from_secs(60),
-        refresh_grace: Duration::from_secs(60),
-        refresh_wait: Duration::from_secs(15),
-        auth_origin: "https://auth.example.com".into(),
-        pages: Default::default(),
+        headers: HeaderSettings {
+            token: "Authorization".into(),
+            token_format: TokenFormat::Bearer,
+        },
+        lifetime: Duration::from_secs(43_200),
+        refresh: RefreshSettings {
+            before: Duration::from_secs(60),
+            grace: Duration::from_secs(60),
+            wait: Duration::from_secs(15),
+        },
         bearer: Default::default(),
-        upstreams: vec![],
-        limits: Default::default(),
     };
     let store = AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis"));
-    let state = Arc::new(AppState::new(settings, keyring, store));
+    let state = Arc::new(AppState::new(settings, sessions, keyring, store));
     (state, cookie)
 }
 
@@ -118,16 +123,17 @@ fn benches(c: &mut Criterion) {
         let mut headers = http::HeaderMap::new();
         headers.insert("cookie", format!("_portcullis={cookie}").parse().unwrap());
         let cookies = portcullis_http::cookies::RequestCookies::parse(&headers);
-        match portcullis_http::session::load(&state, &cookies, 1_800_000_000).await {
-            portcullis_http::session::Lookup::Valid(l) => l,
+        let value = portcullis_http::request::session_cookie(&state, &cookies);
+        match state.sessions.load(value, 1_800_000_000).await {
+            portcullis_core::Lookup::Valid(l) => l,
             other => panic!("{}", other.reason()),
         }
     });
     c.bench_function("build /oauth2/auth response headers", |b| {
         b.iter(|| {
             let p = &loaded.prepared;
-            portcullis_http::handlers::auth::identity_headers(
-                &state.settings.headers,
+            identity_headers(
+                &state.sessions.settings().headers,
                 &p.state.id_token,
                 &p.identity,
             )

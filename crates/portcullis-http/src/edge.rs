@@ -32,9 +32,9 @@ use http::{HeaderMap, HeaderName, StatusCode, header};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
-use crate::AppState;
 use crate::metrics::UNMATCHED;
 use crate::request_id::{self, RequestId};
+use crate::state::AppState;
 
 /// The target of access lines: `log.level = "info,portcullis::access=off"` keeps
 /// every other line (nginx's own access log may already say it all).
@@ -234,11 +234,15 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::redirect::Whitelist;
     use crate::settings::*;
     use axum::Router;
     use axum::body::Body;
     use axum::routing::get;
+    use portcullis_core::SessionSettings;
+    use portcullis_core::authz::AuthzSettings;
+    use portcullis_core::identity::{ClaimSettings, HeaderSettings, TokenFormat};
+    use portcullis_core::redirect::{RedirectSettings, Whitelist};
+    use portcullis_core::refresh::RefreshSettings;
     use portcullis_session::store::{AnyStore, CookieStore};
     use portcullis_session::{Key, Keyring};
     use std::time::Duration;
@@ -262,29 +266,33 @@ mod tests {
                 default: "/".into(),
             },
             authz: AuthzSettings::default(),
-            headers: HeaderSettings {
-                token: "Authorization".into(),
-                token_format: TokenFormat::Bearer,
-            },
-            claims: ClaimSettings {
-                username: "email".into(),
-                groups: "groups".into(),
-            },
-            session_lifetime: Duration::from_secs(3600),
-            refresh_before: Duration::from_secs(60),
-            refresh_grace: Duration::from_secs(60),
-            refresh_wait: Duration::from_secs(15),
             auth_origin: "https://auth.example.com".into(),
             pages: Default::default(),
-            bearer: Default::default(),
             upstreams: vec![],
             limits: LimitSettings {
                 max_concurrent_requests,
                 ..Default::default()
             },
         };
+        let sessions = SessionSettings {
+            claims: ClaimSettings {
+                username: "email".into(),
+                groups: "groups".into(),
+            },
+            headers: HeaderSettings {
+                token: "Authorization".into(),
+                token_format: TokenFormat::Bearer,
+            },
+            lifetime: Duration::from_secs(3600),
+            refresh: RefreshSettings {
+                before: Duration::from_secs(60),
+                grace: Duration::from_secs(60),
+                wait: Duration::from_secs(15),
+            },
+            bearer: Default::default(),
+        };
         let store = AnyStore::Cookie(CookieStore::new(Arc::clone(&keyring), "_portcullis"));
-        Arc::new(AppState::new(settings, keyring, store))
+        Arc::new(AppState::new(settings, sessions, keyring, store))
     }
 
     /// `/wait` blocks until `release` is notified; `/panic` panics; `/cookie` sets one.

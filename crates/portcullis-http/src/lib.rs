@@ -1,111 +1,51 @@
-//! The HTTP service: the `/oauth2/*` endpoints that nginx `auth_request` and browsers
-//! talk to, and the policy around them.
+//! The HTTP face: the `/oauth2/*` endpoints that nginx `auth_request`, other proxies
+//! and browsers talk to. Each handler reads the request, asks the decision core
+//! (`portcullis-core`), and writes the answer.
 //!
-//! Owns: routing and the tower stack, cookies on the wire, the redirect validator,
-//! forwarded-header trust, authorization, and the mapping from failures to statuses.
-//! Does not own: sealing (`portcullis-session`), provider protocol (`portcullis-oidc`),
-//! configuration formats (`portcullis-config`), sockets and signals (`portcullis`).
+//! Owns: routing and the tower stack, cookies on the wire, forwarded-header trust,
+//! pages, the reverse proxy, metrics, and the mapping from outcomes to statuses.
+//! Does not own: the decision (`portcullis-core`), sealing (`portcullis-session`),
+//! provider protocol (`portcullis-oidc`), configuration formats
+//! (`portcullis-config`), sockets and signals (`portcullis`).
 //!
-//! # Layout
-//! - [`handlers`]: one function per endpoint.
+//! # Layout (dependencies point down this list; none points back up)
+//! - [`handlers`]: one module per endpoint group; [`proxy`]: every other path in
+//!   reverse-proxy mode.
+//! - [`answer`]: the answers handlers share (redirects, 401 JSON, 503 page,
+//!   `Set-Cookie` of a lookup, policy errors).
+//! - [`request`]: per-request facts (forwarded trust, host, request id) and the
+//!   one call into the core's session lookup.
 //! - [`edge`]: the one layer every request passes through (shedding, request id,
 //!   span, metrics, access line).
-//! - [`session`]: finding, opening and refreshing the session a request carries.
-//! - [`refresh`]: single-flight refresh within a process and across replicas.
-//! - [`cookies`]: `Cookie` parsing and `Set-Cookie` writing (domains, chunks, CSRF).
-//! - [`redirect`]: the ONE validator for `rd` targets.
-//! - [`forwarded`]: forwarded headers, believed only from trusted proxies.
-//! - [`authz`], [`identity`]: who the user is and whether they may pass.
-//! - [`provider`]: the provider handle discovered in the background.
-//! - [`metrics`]: the Prometheus registry, typed handles and the request middleware.
-//! - [`pages`], [`request_id`], [`settings`].
+//! - [`state`]: the shared [`AppState`].
+//! - [`cookies`], [`forwarded`], [`pages`], [`metrics`], [`request_id`],
+//!   [`settings`]: leaves.
 
-pub mod authz;
-pub mod bearer;
+pub mod answer;
 pub mod cookies;
 pub mod edge;
 pub mod forwarded;
 pub mod handlers;
-pub mod identity;
 pub mod metrics;
 pub mod pages;
-pub mod provider;
 pub mod proxy;
-pub mod redirect;
-pub mod refresh;
+pub mod request;
 pub mod request_id;
-pub mod session;
 pub mod settings;
+pub mod state;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::routing::{any, get};
 use http::StatusCode;
-use portcullis_session::Keyring;
-use portcullis_session::store::AnyStore;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use metrics::Metrics;
-pub use provider::ProviderSlot;
 pub use settings::HttpSettings;
-
-/// Shared state of the service: settings, keys and the provider handle. Built once by
-/// the binary (or a test) and passed to [`app`]; there is no global configuration.
-#[derive(Debug)]
-pub struct AppState {
-    /// Validated settings.
-    pub settings: HttpSettings,
-    /// Cookie keys: the first seals, all open (CSRF cookies, and what stores seal).
-    pub keyring: Arc<Keyring>,
-    /// Where sessions live.
-    pub store: AnyStore,
-    /// Per-process refresh single flight.
-    pub refresher: refresh::Refresher,
-    /// Prepared sessions by cookie value (skips decrypt and parse; see `PreparedCache`).
-    pub prepared: session::PreparedCache,
-    /// The provider, once discovered.
-    pub provider: ProviderSlot,
-    /// Prometheus metrics (served on `server.metrics_listen`).
-    pub metrics: Metrics,
-    /// Set at shutdown: `/ready` answers 503 so load balancers stop sending traffic
-    /// while in-flight requests finish.
-    pub draining: AtomicBool,
-    /// Bearer-token issuers and verified tokens.
-    pub bearer: bearer::Bearer,
-    /// Client for the reverse-proxy mode's upstreams.
-    pub upstream_client: proxy::UpstreamClient,
-    /// Sign-in and error page templates.
-    pub templates: pages::Templates,
-}
-
-impl AppState {
-    /// State from its parts, with empty caches and slots.
-    pub fn new(settings: HttpSettings, keyring: Arc<Keyring>, store: AnyStore) -> Self {
-        Self {
-            bearer: bearer::Bearer::new(&settings.bearer),
-            upstream_client: proxy::UpstreamClient::new(),
-            // Checked by `config check` / settings validation; a failure here falls
-            // back to the built-in pages rather than refusing to start.
-            templates: pages::Templates::load(settings.pages.templates_dir.as_deref())
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "custom templates failed to load; using the built-in pages");
-                    pages::Templates::default()
-                }),
-            metrics: Metrics::for_store(&store),
-            draining: AtomicBool::new(false),
-            settings,
-            keyring,
-            store,
-            refresher: Default::default(),
-            prepared: Default::default(),
-            provider: ProviderSlot::default(),
-        }
-    }
-}
+pub use state::AppState;
 
 /// The auth routes: `/oauth2/*`, `/ping`, `/ready` and the landing page, with their
 /// own limits: a time limit (503 when exceeded) and a body limit (they take no

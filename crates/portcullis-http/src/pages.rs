@@ -13,8 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 use minijinja::{Environment, context};
 
-use crate::AppState;
-use crate::authz::Denial;
+use portcullis_core::authz::Denial;
 
 const BASE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a;background:#fff;line-height:1.5}\
 h1{font-size:1.6rem}code{background:#eee;padding:0 .3em;border-radius:3px}\
@@ -132,22 +131,14 @@ fn html(status: StatusCode, body: String) -> Response {
 
 /// An error page. `retry` links to a new sign-in.
 pub fn error_page(
-    state: &AppState,
+    templates: &Templates,
     status: StatusCode,
     title: &str,
     message: &str,
     request_id: &str,
     retry: Option<&str>,
 ) -> Response {
-    render_error(
-        &state.templates,
-        status,
-        title,
-        message,
-        request_id,
-        retry,
-        None,
-    )
+    render_error(templates, status, title, message, request_id, retry, None)
 }
 
 fn render_error(
@@ -184,9 +175,9 @@ fn render_error(
 
 /// The 403 page for a signed-in user that policy refuses, with a sign-out link so
 /// they can switch accounts.
-pub fn denied_page(state: &AppState, denial: Denial, request_id: &str) -> Response {
+pub fn denied_page(templates: &Templates, denial: Denial, request_id: &str) -> Response {
     render_error(
-        &state.templates,
+        templates,
         StatusCode::FORBIDDEN,
         "Access denied",
         &format!(
@@ -200,14 +191,19 @@ pub fn denied_page(state: &AppState, denial: Denial, request_id: &str) -> Respon
 }
 
 /// The sign-in page; `start_url` goes to the provider and back to the target.
-pub fn sign_in_page(state: &AppState, start_url: &str, rd: &str, request_id: &str) -> Response {
+pub fn sign_in_page(
+    templates: &Templates,
+    start_url: &str,
+    rd: &str,
+    request_id: &str,
+) -> Response {
     let ctx = context! { start_url, rd, request_id, style => BASE_STYLE };
-    match state.templates.render("sign_in.html", ctx) {
+    match templates.render("sign_in.html", ctx) {
         Ok(body) => html(StatusCode::OK, body),
         Err(e) => {
             tracing::error!(request_id, error = %e, "sign-in template failed");
             error_page(
-                state,
+                templates,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",
                 "The sign-in page could not be shown.",

@@ -85,6 +85,7 @@ pub async fn state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let store = store(settings, &keyring).await?;
     Ok(Arc::new(AppState::new(
         settings.http.clone(),
+        settings.sessions.clone(),
         keyring,
         store,
     )))
@@ -157,7 +158,7 @@ pub async fn serve(
                 .await
                 .with_context(|| format!("cannot listen on {addr} (server.metrics_listen)"))?;
             tracing::info!(addr = %l.local_addr()?, "metrics listening");
-            let router = portcullis_http::metrics::router(Arc::clone(&state));
+            let router = portcullis_http::metrics::router(Arc::clone(&state.metrics));
             let mut stopped = metrics_stopped;
             Some(tokio::spawn(async move {
                 let until = async move {
@@ -171,26 +172,25 @@ pub async fn serve(
         None => None,
     };
     let discovery_state = Arc::clone(&state);
-    let extra = state.bearer.discoveries(&settings.oidc);
+    let extra = state.sessions.bearer().discoveries(&settings.oidc);
     let discovery = tokio::spawn(async move {
         // Extra bearer issuers are discovered alongside the main provider; none of
         // them holds up sign-in.
-        let metrics = &discovery_state.metrics;
+        let sessions = &discovery_state.sessions;
         let extras: Vec<_> = extra
             .into_iter()
             .map(|(oidc, slot)| {
-                let state = Arc::clone(&discovery_state);
+                let observer = Arc::clone(sessions.observer());
                 async move {
-                    portcullis_http::provider::discover_until_ready(&slot, oidc, &state.metrics)
-                        .await;
+                    portcullis_core::provider::discover_until_ready(&slot, oidc, observer).await;
                 }
             })
             .collect();
         tokio::join!(
-            portcullis_http::provider::discover_until_ready(
-                &discovery_state.provider,
+            portcullis_core::provider::discover_until_ready(
+                sessions.provider(),
                 settings.oidc,
-                metrics,
+                Arc::clone(sessions.observer()),
             ),
             futures_join_all(extras),
         );

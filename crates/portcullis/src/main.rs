@@ -195,7 +195,7 @@ fn sessions(command: SessionsCommand) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let portcullis_session::store::AnyStore::Redis(store) = &state.store else {
+        let portcullis_session::store::AnyStore::Redis(store) = state.sessions.store() else {
             eprintln!(
                 "error: sessions live in cookies (session.store = \"cookie\"); listing and revocation need session.store = \"redis\""
             );

@@ -8,28 +8,17 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
+use portcullis_core::Lookup;
+use portcullis_core::authz::{self, Policy};
 use portcullis_oidc::provider::unix_now;
 
-use crate::AppState;
-use crate::authz::{self, Policy};
+use crate::answer::{append_set_cookies, bad_policy, session_set_cookies};
 use crate::cookies::RequestCookies;
 use crate::forwarded::Forwarded;
-use crate::handlers::{append_set_cookies, session_set_cookies};
-
-use crate::identity::Identity;
 use crate::metrics::Decision;
-use crate::session::{self, Lookup};
-use crate::settings::{HeaderSettings, TokenFormat};
-
-/// Identity headers, in the names oauth2-proxy made familiar.
-pub const USER: &str = "x-auth-request-user";
-/// The user's email.
-pub const EMAIL: &str = "x-auth-request-email";
-/// Comma-separated groups.
-pub const GROUPS: &str = "x-auth-request-groups";
-/// `preferred_username`.
-pub const PREFERRED_USERNAME: &str = "x-auth-request-preferred-username";
+use crate::request;
+use crate::state::AppState;
 
 /// The handler.
 pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -52,7 +41,7 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
         }
     }
     let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = session::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
+    let lookup = request::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
     let mut response = match &lookup {
         Lookup::Valid(loaded) => {
             match authz::check_all(
@@ -106,50 +95,4 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
         .metrics
         .auth_decision(Decision::from_status(response.status()));
     response
-}
-
-/// A policy query the endpoint cannot honour: a 400 (which nginx turns into a 500),
-/// never a silent "allow": the Ingress is misconfigured and must be fixed.
-pub(crate) fn bad_policy(parts: &http::request::Parts, e: &authz::PolicyError) -> Response {
-    let request_id = parts
-        .extensions
-        .get::<crate::request_id::RequestId>()
-        .map(|r| r.as_str())
-        .unwrap_or_default();
-    tracing::warn!(request_id, error = %e, "policy parameters refused");
-    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
-}
-
-/// The token and identity headers for a session. Values that are not valid header
-/// values (control characters from a strange provider) are left out rather than sent
-/// broken.
-pub fn identity_headers(
-    settings: &HeaderSettings,
-    id_token: &str,
-    id: &Identity,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(5);
-    let value = match settings.token_format {
-        TokenFormat::Bearer => HeaderValue::try_from(format!("Bearer {id_token}")),
-        TokenFormat::Raw => HeaderValue::try_from(id_token),
-    };
-    if let (Ok(name), Ok(value)) = (HeaderName::try_from(settings.token.as_str()), value) {
-        out.push((name, value));
-    }
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    put(USER, &id.user);
-    if let Some(email) = &id.email {
-        put(EMAIL, email);
-    }
-    if !id.groups.is_empty() {
-        put(GROUPS, &id.groups.join(","));
-    }
-    if let Some(pu) = &id.preferred_username {
-        put(PREFERRED_USERNAME, pu);
-    }
-    out
 }

@@ -19,15 +19,18 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use portcullis_oidc::provider::unix_now;
 
-use crate::AppState;
-use crate::authz::{self, Policy};
+use portcullis_core::Lookup;
+use portcullis_core::authz::{self, Policy};
+
+use crate::answer::{
+    append_set_cookies, bad_policy, is_api_request, redirect, session_set_cookies,
+    sign_in_location, unauthenticated_json, unavailable,
+};
 use crate::cookies::RequestCookies;
-use crate::handlers::auth::bad_policy;
-use crate::handlers::{Ctx, append_set_cookies, redirect, session_set_cookies};
 use crate::metrics::Decision;
 use crate::pages;
-use crate::proxy::{is_api_request, sign_in_location, unauthenticated_json};
-use crate::session::{self, Lookup};
+use crate::request::{self, Ctx};
+use crate::state::AppState;
 
 /// The endpoint's path; anything after it is Envoy's original path.
 pub const PATH: &str = "/oauth2/forward_auth";
@@ -67,7 +70,7 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
         return StatusCode::OK.into_response();
     }
     let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = session::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
+    let lookup = request::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
     let mut response = match &lookup {
         Lookup::Valid(loaded) => {
             let identity = &loaded.prepared.identity;
@@ -82,12 +85,12 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
                 }
                 Err(denial) => {
                     tracing::info!(request_id = %ctx.request_id, user = %identity.user, reason = denial.reason(), "forward_auth: denied by policy");
-                    pages::denied_page(&state, denial, &ctx.request_id)
+                    pages::denied_page(&state.templates, denial, &ctx.request_id)
                 }
             }
         }
         Lookup::StoreDown(_) | Lookup::BearerUnavailable => {
-            crate::proxy::unavailable(&state, &lookup, &ctx.request_id)
+            unavailable(&state, &lookup, &ctx.request_id)
         }
         other => {
             tracing::debug!(request_id = %ctx.request_id, reason = other.reason(), "forward_auth: unauthenticated");
@@ -95,7 +98,11 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
             let rd = original.as_ref().and_then(|o| o.url()).unwrap_or_default();
             let location = sign_in_location(&state, &state.settings.auth_origin, &rd);
             if is_api_request(&parts.headers) || matches!(other, Lookup::BadBearer(_)) {
-                unauthenticated_json(&ctx.request_id, &location, state.settings.bearer.enabled)
+                unauthenticated_json(
+                    &ctx.request_id,
+                    &location,
+                    state.sessions.settings().bearer.enabled,
+                )
             } else {
                 redirect(&location)
             }

@@ -8,19 +8,19 @@ use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
 use portcullis_oidc::provider::unix_now;
 
-use crate::AppState;
+use portcullis_core::Lookup;
+
+use crate::answer::{append_set_cookies, session_set_cookies};
 use crate::cookies::RequestCookies;
-use crate::handlers::{append_set_cookies, session_set_cookies};
-use crate::metrics::StoreOp;
 use crate::pages::escape;
-use crate::session::{self, Lookup};
-use portcullis_session::store::SessionStore;
+use crate::request::{self, session_cookie};
+use crate::state::AppState;
 
 /// The signed-in identity as JSON, or 401.
 pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = session::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
+    let lookup = request::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
     let mut response = match &lookup {
         Lookup::Valid(loaded) => Json(&loaded.prepared.identity).into_response(),
         Lookup::StoreDown(_) => (
@@ -43,17 +43,13 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> R
 
 /// Unknown paths under `/oauth2/`.
 pub async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<crate::request_id::RequestId>()
-        .map(|r| r.as_str().to_owned())
-        .unwrap_or_default();
+    let (parts, _body) = request.into_parts();
     crate::pages::error_page(
-        &state,
+        &state.templates,
         StatusCode::NOT_FOUND,
         "Not found",
         "There is no such page.",
-        &request_id,
+        request::request_id(&parts),
         None,
     )
 }
@@ -68,14 +64,14 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if state.provider.get().is_none() {
+    if state.sessions.provider().get().is_none() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "provider not discovered yet",
         )
             .into_response();
     }
-    if let Err(e) = state.metrics.store(StoreOp::Ping, state.store.ping()).await {
+    if let Err(e) = state.sessions.ping().await {
         tracing::warn!(error = %e, "not ready: session store unavailable");
         return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
     }
@@ -86,7 +82,11 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 pub async fn root(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
-    let body = match session::load(&state, &cookies, unix_now()).await {
+    let body = match state
+        .sessions
+        .load(session_cookie(&state, &cookies), unix_now())
+        .await
+    {
         Lookup::Valid(loaded) => format!(
             r#"<p>Signed in as <strong id="user">{}</strong>.</p><p><a href="/oauth2/sign_out">Sign out</a></p>"#,
             escape(&loaded.prepared.identity.user)

@@ -9,19 +9,20 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
+use portcullis_core::identity::Identity;
+use portcullis_core::observe::ProviderCall;
 use portcullis_oidc::OidcError;
 use portcullis_oidc::provider::unix_now;
 use portcullis_session::SessionState;
-use portcullis_session::store::SessionStore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
+use crate::answer::{append_set_cookies as append_cookies, redirect, safe_redirect};
 use crate::cookies::{CookieWriter, RequestCookies, csrf_cookie_name};
-use crate::handlers::{Ctx, query_param, redirect, safe_redirect};
-use crate::identity::Identity;
-use crate::metrics::{LoginFailure, ProviderCall, StoreOp};
+use crate::metrics::LoginFailure;
 use crate::pages::error_page;
+use crate::request::{Ctx, query_param, session_cookie};
+use crate::state::AppState;
 
 /// What one login attempt must remember until the callback (sealed in its cookie).
 #[derive(Serialize, Deserialize)]
@@ -38,12 +39,6 @@ struct LoginAttempt {
     exp: u64,
 }
 
-fn append_cookies(response: &mut Response, cookies: impl IntoIterator<Item = HeaderValue>) {
-    for c in cookies {
-        response.headers_mut().append(http::header::SET_COOKIE, c);
-    }
-}
-
 fn retry_link(rd: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     format!("/oauth2/start?rd={encoded}")
@@ -52,14 +47,10 @@ fn retry_link(rd: &str) -> String {
 /// Deletes the session the request still carries, if any (best effort: a store outage
 /// must not block a new sign-in; the old session then ends with its TTL).
 async fn forget_previous_session(state: &AppState, cookies: &RequestCookies<'_>) {
-    let Some(old) = crate::session::cookie_value(state, cookies) else {
+    let Some(old) = session_cookie(state, cookies) else {
         return;
     };
-    if let Err(e) = state
-        .metrics
-        .store(StoreOp::Delete, state.store.delete(&old))
-        .await
-    {
+    if let Err(e) = state.sessions.end(&old).await {
         tracing::debug!(error = %e, "could not delete the previous session");
     }
 }
@@ -75,10 +66,10 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
             .map(str::to_owned)
     });
     let rd = safe_redirect(&state, raw_rd.as_deref(), &ctx.request_id, "start");
-    let Some(provider) = state.provider.get() else {
+    let Some(provider) = state.sessions.provider().get() else {
         tracing::warn!(request_id = %ctx.request_id, "login refused: provider not discovered yet");
         return error_page(
-            &state,
+            &state.templates,
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in temporarily unavailable",
             "The identity provider has not been reached yet. Please try again in a moment.",
@@ -89,7 +80,7 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     if !provider.reachable().await {
         tracing::warn!(request_id = %ctx.request_id, "login refused: provider unreachable");
         return error_page(
-            &state,
+            &state.templates,
             StatusCode::BAD_GATEWAY,
             "Identity provider unavailable",
             "The identity provider cannot be reached right now. Please try again in a moment.",
@@ -119,7 +110,7 @@ pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Resp
     let Some(csrf) = csrf else {
         tracing::error!(request_id = %ctx.request_id, "could not seal the login attempt");
         return error_page(
-            &state,
+            &state.templates,
             StatusCode::INTERNAL_SERVER_ERROR,
             "Sign-in failed",
             "An internal error occurred.",
@@ -148,7 +139,7 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, request: Request) -> Re
     if state.settings.pages.skip_sign_in_page {
         return redirect(&start);
     }
-    crate::pages::sign_in_page(&state, &start, &rd, &ctx.request_id)
+    crate::pages::sign_in_page(&state.templates, &start, &rd, &ctx.request_id)
 }
 
 /// `/oauth2/callback`: checks the attempt, exchanges the code, verifies the ID token,
@@ -172,7 +163,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         .collect();
     let fail = |status: StatusCode, title: &str, message: &str, retry: bool| {
         let mut r = error_page(
-            &state,
+            &state.templates,
             status,
             title,
             message,
@@ -249,7 +240,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             );
         }
     };
-    let Some(provider) = state.provider.get() else {
+    let Some(provider) = state.sessions.provider().get() else {
         state.metrics.login_failed(LoginFailure::ProviderError);
         return fail(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -305,8 +296,9 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             );
         }
     };
-    let Some(identity) = Identity::from_claims(&tokens.claims, &state.settings.claims) else {
-        tracing::warn!(request_id = rid, claim = %state.settings.claims.username, "ID token lacks the username claim");
+    let claim_names = &state.sessions.settings().claims;
+    let Some(identity) = Identity::from_claims(&tokens.claims, claim_names) else {
+        tracing::warn!(request_id = rid, claim = %claim_names.username, "ID token lacks the username claim");
         state.metrics.login_failed(LoginFailure::NoIdentity);
         return fail(
             StatusCode::BAD_GATEWAY,
@@ -315,7 +307,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             false,
         );
     };
-    let lifetime = state.settings.session_lifetime.as_secs();
+    let lifetime = state.sessions.settings().lifetime.as_secs();
     let id = match SessionState::new_id() {
         Ok(id) => id,
         Err(e) => {
@@ -339,14 +331,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     };
     // A previous session in this browser ends here (no fixation, no orphan in the store).
     forget_previous_session(&state, &cookies).await;
-    let cookie_value = match state
-        .metrics
-        .store(
-            StoreOp::Create,
-            state.store.create(&session, &identity.user),
-        )
-        .await
-    {
+    let cookie_value = match state.sessions.create(&session, &identity.user).await {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(request_id = rid, error = %e, "could not store the new session");
@@ -382,7 +367,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             tracing::info!(request_id = rid, user = %identity.user, reason = denial.reason(), "login completed but access denied");
             state.metrics.login_failed(LoginFailure::Denied);
             error_page(
-                &state,
+                &state.templates,
                 StatusCode::FORBIDDEN,
                 "Access denied",
                 &format!(

@@ -6,10 +6,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
-use crate::AppState;
+use crate::answer::safe_redirect;
 use crate::cookies::{CookieWriter, RequestCookies};
-use crate::handlers::{Ctx, query_param, safe_redirect};
-use portcullis_session::store::SessionStore;
+use crate::request::{Ctx, query_param, session_cookie};
+use crate::state::AppState;
 
 /// The handler (GET and POST).
 pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -18,14 +18,10 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> R
     let raw = query_param(&parts, "rd");
     let rd = safe_redirect(&state, raw.as_deref(), &ctx.request_id, "sign_out");
     let cookies = RequestCookies::parse(&parts.headers);
-    if let Some(value) = crate::session::cookie_value(&state, &cookies) {
+    if let Some(value) = session_cookie(&state, &cookies) {
         // Server-side sessions end here too; an outage leaves it to the store's TTL,
         // and the cookie is cleared either way.
-        if let Err(e) = state
-            .metrics
-            .store(crate::metrics::StoreOp::Delete, state.store.delete(&value))
-            .await
-        {
+        if let Err(e) = state.sessions.end(&value).await {
             tracing::warn!(request_id = %ctx.request_id, error = %e, "could not delete the session from the store");
         }
     }

@@ -13,10 +13,32 @@ use http::HeaderMap;
 use portcullis_oidc::{Claims, OidcSettings};
 use portcullis_session::SessionState;
 
-use crate::AppState;
+use crate::identity::{ClaimSettings, HeaderSettings};
+use crate::prepared::Prepared;
 use crate::provider::ProviderSlot;
-use crate::session::Prepared;
-use crate::settings::BearerSettings;
+
+/// Bearer tokens (`Authorization: Bearer <JWT>`) accepted instead of a session cookie.
+#[derive(Debug, Clone, Default)]
+pub struct BearerSettings {
+    /// Off by default: only sessions pass.
+    pub enabled: bool,
+    /// The configured provider's issuer (`oidc.issuer_url`).
+    pub issuer_url: String,
+    /// Audiences accepted for tokens of the configured issuer (default: its client id).
+    pub audiences: Vec<String>,
+    /// Other issuers, each with its own audiences.
+    pub extra_issuers: Vec<ExtraIssuer>,
+}
+
+/// An issuer besides the configured provider whose tokens are accepted as bearer
+/// tokens (e.g. a CI system's OIDC issuer).
+#[derive(Debug, Clone)]
+pub struct ExtraIssuer {
+    /// The issuer URL (`iss`), discovered like the main one.
+    pub issuer_url: String,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+}
 
 /// Issuers whose tokens are accepted and a cache of verified tokens.
 pub struct Bearer {
@@ -105,14 +127,24 @@ impl Bearer {
             .collect()
     }
 
-    /// Authenticates the request's bearer token, if it carries one.
-    pub async fn authenticate(&self, state: &AppState, headers: &HeaderMap, now: u64) -> Outcome {
+    /// Whether bearer tokens are accepted at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Verifies a bearer token (`Absent` when bearer tokens are off). `main` is the
+    /// configured provider; `claim_names` and `headers` shape the identity as for sessions.
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        main: &ProviderSlot,
+        now: u64,
+        claim_names: &ClaimSettings,
+        headers: &HeaderSettings,
+    ) -> Outcome {
         if !self.enabled {
             return Outcome::Absent;
         }
-        let Some(token) = bearer_token(headers) else {
-            return Outcome::Absent;
-        };
         if let Some(p) = self.verified.get(token) {
             return if p.state.id_token_valid(now) {
                 Outcome::Valid(p)
@@ -123,10 +155,7 @@ impl Bearer {
         let Some(iss) = unverified_issuer(token) else {
             return Outcome::Invalid("not a JWT with an iss claim".into());
         };
-        let main = state
-            .provider
-            .get()
-            .filter(|p| p.settings().issuer_url == iss);
+        let main = main.get().filter(|p| p.settings().issuer_url == iss);
         let (provider, audiences) = if let Some(p) = main {
             (Arc::clone(p), &self.audiences)
         } else if iss == self.issuer {
@@ -159,7 +188,7 @@ impl Bearer {
             created_at: now,
             expires_at: exp,
         };
-        let Some(prepared) = Prepared::new(state, session) else {
+        let Some(prepared) = Prepared::new(session, claim_names, headers) else {
             return Outcome::Invalid("token lacks the username claim".into());
         };
         let prepared = Arc::new(prepared);

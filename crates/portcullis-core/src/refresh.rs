@@ -26,8 +26,8 @@ use portcullis_session::store::{AnyStore, SessionStore};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::AppState;
-use crate::metrics::{ProviderCall, RefreshOutcome, StoreOp};
+use crate::observe::{self, Observer, ProviderCall, RefreshOutcome, StoreOp};
+use crate::provider::ProviderSlot;
 
 /// Lease of the cross-replica lock (renewed while held).
 const LOCK_LEASE: Duration = Duration::from_secs(6);
@@ -36,6 +36,29 @@ const POLL: Duration = Duration::from_millis(50);
 /// How long a failed attempt (provider down) is remembered, so a burst of requests
 /// does not hammer a provider that is already struggling.
 const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// When and how patiently sessions are refreshed.
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    /// Refresh the ID token when it expires within this (or has expired).
+    pub before: Duration,
+    /// How long a refresh's result is kept for requests still carrying the
+    /// pre-refresh cookie (they are served the new session instead of replaying the
+    /// rotated refresh token).
+    pub grace: Duration,
+    /// How long a request waits for another replica's refresh before giving up (and
+    /// serving the current token while it is valid).
+    pub wait: Duration,
+}
+
+/// What one refresh works with, lent by the caller for its duration.
+#[derive(Clone, Copy)]
+pub(crate) struct RefreshDeps<'a> {
+    pub(crate) store: &'a AnyStore,
+    pub(crate) provider: &'a ProviderSlot,
+    pub(crate) observer: &'a dyn Observer,
+    pub(crate) settings: &'a RefreshSettings,
+}
 
 /// How one refresh ended.
 #[derive(Debug, Clone)]
@@ -83,14 +106,19 @@ fn slot_key(session: &SessionState) -> String {
 impl Refresher {
     /// Refreshes `session` (loaded from `cookie`), or joins the refresh already under
     /// way for it, or reuses one that just finished.
-    pub async fn refresh(&self, state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
+    pub(crate) async fn refresh(
+        &self,
+        deps: RefreshDeps<'_>,
+        cookie: &str,
+        session: &SessionState,
+    ) -> Outcome {
         let key = slot_key(session);
         let cell = {
             let mut slots = match self.slots.lock() {
                 Ok(s) => s,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            let grace = state.settings.refresh_grace;
+            let grace = deps.settings.grace;
             slots.retain(|_, s| {
                 let age = s.created.elapsed();
                 match s.cell.get() {
@@ -113,67 +141,64 @@ impl Refresher {
         let outcome = cell
             .get_or_init(|| {
                 ran = true;
-                run(state, cookie, session)
+                run(deps, cookie, session)
             })
             .await
             .clone();
         if !ran {
-            state.metrics.refresh(RefreshOutcome::Joined);
+            deps.observer.refresh(RefreshOutcome::Joined);
         }
         outcome
     }
 }
 
 /// One refresh, coordinated through the store when it is shared.
-async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
-    match &state.store {
-        AnyStore::Cookie(_) => call_provider(state, cookie, session).await,
+async fn run(deps: RefreshDeps<'_>, cookie: &str, session: &SessionState) -> Outcome {
+    match deps.store {
+        AnyStore::Cookie(_) => call_provider(deps, cookie, session).await,
         AnyStore::Redis(redis) => {
-            let deadline = Instant::now() + state.settings.refresh_wait;
+            let deadline = Instant::now() + deps.settings.wait;
             loop {
-                let lock = match state
-                    .metrics
-                    .store(StoreOp::Lock, redis.try_lock(&session.id, LOCK_LEASE))
-                    .await
+                let lock = match observe::store(
+                    deps.observer,
+                    StoreOp::Lock,
+                    redis.try_lock(&session.id, LOCK_LEASE),
+                )
+                .await
                 {
                     Ok(l) => l,
                     Err(e) => return Outcome::Unavailable(e.to_string()),
                 };
                 if let Some(mut lock) = lock {
                     // Someone may have refreshed between our load and our lock.
-                    let current = match state
-                        .metrics
-                        .store(StoreOp::Load, state.store.load(cookie))
-                        .await
-                    {
-                        Ok(Some(c)) => c,
-                        Ok(None) => {
-                            lock.release().await;
-                            return Outcome::Revoked;
-                        }
-                        Err(e) => {
-                            lock.release().await;
-                            return Outcome::Unavailable(e.to_string());
-                        }
-                    };
+                    let current =
+                        match observe::store(deps.observer, StoreOp::Load, deps.store.load(cookie))
+                            .await
+                        {
+                            Ok(Some(c)) => c,
+                            Ok(None) => {
+                                lock.release().await;
+                                return Outcome::Revoked;
+                            }
+                            Err(e) => {
+                                lock.release().await;
+                                return Outcome::Unavailable(e.to_string());
+                            }
+                        };
                     if current.refresh_token != session.refresh_token {
                         lock.release().await;
-                        return refreshed_elsewhere(state, current);
+                        return refreshed_elsewhere(deps, current);
                     }
                     lock.keep_alive();
-                    let outcome = call_provider(state, cookie, &current).await;
+                    let outcome = call_provider(deps, cookie, &current).await;
                     lock.release().await;
                     return outcome;
                 }
                 // Another replica is refreshing: wait for its result.
                 tokio::time::sleep(POLL).await;
-                match state
-                    .metrics
-                    .store(StoreOp::Load, state.store.load(cookie))
-                    .await
-                {
+                match observe::store(deps.observer, StoreOp::Load, deps.store.load(cookie)).await {
                     Ok(Some(current)) if current.refresh_token != session.refresh_token => {
-                        return refreshed_elsewhere(state, current);
+                        return refreshed_elsewhere(deps, current);
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => return Outcome::Revoked,
@@ -189,8 +214,8 @@ async fn run(state: &AppState, cookie: &str, session: &SessionState) -> Outcome 
     }
 }
 
-fn refreshed_elsewhere(state: &AppState, current: SessionState) -> Outcome {
-    state.metrics.refresh(RefreshOutcome::Joined);
+fn refreshed_elsewhere(deps: RefreshDeps<'_>, current: SessionState) -> Outcome {
+    deps.observer.refresh(RefreshOutcome::Joined);
     Outcome::Refreshed {
         session: Box::new(current),
         cookie: None,
@@ -205,21 +230,23 @@ fn is_fatal(error: &str) -> bool {
     matches!(error, "invalid_grant" | "invalid_request")
 }
 
-async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -> Outcome {
-    let Some(provider) = state.provider.get() else {
-        state.metrics.refresh(RefreshOutcome::ProviderError);
+async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionState) -> Outcome {
+    let Some(provider) = deps.provider.get() else {
+        deps.observer.refresh(RefreshOutcome::ProviderError);
         return Outcome::Unavailable("provider not discovered yet".into());
     };
     let Some(refresh_token) = session.refresh_token.as_deref() else {
         return Outcome::Unavailable("session has no refresh token".into());
     };
-    match state
-        .metrics
-        .provider(ProviderCall::Refresh, provider.refresh(refresh_token))
-        .await
+    match observe::provider(
+        deps.observer,
+        ProviderCall::Refresh,
+        provider.refresh(refresh_token),
+    )
+    .await
     {
         Ok(tokens) => {
-            state.metrics.refresh(RefreshOutcome::Refreshed);
+            deps.observer.refresh(RefreshOutcome::Refreshed);
             let new = SessionState {
                 id: session.id.clone(),
                 id_token: tokens.id_token,
@@ -234,10 +261,12 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
                     .saturating_sub(portcullis_oidc::provider::unix_now()),
                 "session refreshed"
             );
-            match state
-                .metrics
-                .store(StoreOp::Update, state.store.update(cookie, &new))
-                .await
+            match observe::store(
+                deps.observer,
+                StoreOp::Update,
+                deps.store.update(cookie, &new),
+            )
+            .await
             {
                 Ok(new_cookie) => Outcome::Refreshed {
                     cookie: (new_cookie != cookie).then_some(new_cookie),
@@ -255,11 +284,9 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
             }
         }
         Err(OidcError::Rejected { error, .. }) if is_fatal(&error) => {
-            state.metrics.refresh(RefreshOutcome::InvalidGrant);
-            if let Err(e) = state
-                .metrics
-                .store(StoreOp::Delete, state.store.delete(cookie))
-                .await
+            deps.observer.refresh(RefreshOutcome::InvalidGrant);
+            if let Err(e) =
+                observe::store(deps.observer, StoreOp::Delete, deps.store.delete(cookie)).await
             {
                 tracing::warn!(error = %e, "could not delete a session whose refresh was refused");
             }
@@ -267,7 +294,7 @@ async fn call_provider(state: &AppState, cookie: &str, session: &SessionState) -
             Outcome::Revoked
         }
         Err(e) => {
-            state.metrics.refresh(RefreshOutcome::ProviderError);
+            deps.observer.refresh(RefreshOutcome::ProviderError);
             tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
             Outcome::Unavailable(e.to_string())
         }

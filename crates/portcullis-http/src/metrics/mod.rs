@@ -16,16 +16,22 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
+use portcullis_core::observe::{self, Observer, ProviderCall, RefreshOutcome, StoreOp};
 use portcullis_oidc::OidcError;
 use portcullis_session::store::AnyStore;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::AppState;
+mod labels;
+
+use labels::{
+    CallLabels, DecisionLabels, HttpLabels, LoginLabels, Name, OutcomeLabels, RouteLabels,
+    StoreLabels, VersionLabels,
+};
+pub use labels::{Decision, LoginFailure};
 
 /// The `route` label of requests no route matched (scanners, typos): one series for
 /// all of them.
@@ -39,263 +45,6 @@ const LOCAL_BUCKETS: [f64; 14] = [
 const PROVIDER_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// A `&'static str` label value; the enums below turn into these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Name(&'static str);
-
-impl EncodeLabelValue for Name {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        EncodeLabelValue::encode(&self.0, encoder)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct HttpLabels {
-    route: Arc<str>,
-    method: Name,
-    status: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct RouteLabels {
-    route: Arc<str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct DecisionLabels {
-    decision: Name,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct LoginLabels {
-    outcome: Name,
-    reason: Name,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct OutcomeLabels {
-    outcome: Name,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct StoreLabels {
-    store: Name,
-    op: Name,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CallLabels {
-    call: Name,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct VersionLabels {
-    version: Name,
-}
-
-/// What an auth endpoint answered. `/oauth2/auth` records one per request; a future
-/// forward-auth endpoint records the same with [`Metrics::auth_decision`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// 2xx: the user passes.
-    Allowed,
-    /// 401: no usable session.
-    Unauthenticated,
-    /// 403: signed in, refused by policy.
-    Denied,
-    /// Anything else (503 while the store is down, timeouts).
-    Error,
-}
-
-impl Decision {
-    const ALL: [Decision; 4] = [
-        Decision::Allowed,
-        Decision::Unauthenticated,
-        Decision::Denied,
-        Decision::Error,
-    ];
-
-    /// The decision an auth endpoint's status stands for.
-    pub fn from_status(status: StatusCode) -> Self {
-        match status {
-            s if s.is_success() => Decision::Allowed,
-            StatusCode::UNAUTHORIZED => Decision::Unauthenticated,
-            StatusCode::FORBIDDEN => Decision::Denied,
-            _ => Decision::Error,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Decision::Allowed => "allowed",
-            Decision::Unauthenticated => "unauthenticated",
-            Decision::Denied => "denied",
-            Decision::Error => "error",
-        }
-    }
-}
-
-/// Why a login failed (the `reason` label of `portcullis_logins_total{outcome="failed"}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginFailure {
-    /// The callback's state matched no login cookie (another browser, a replay).
-    StateMismatch,
-    /// The login attempt outlived `cookie.csrf_expire`.
-    Expired,
-    /// The callback lacked its code or state.
-    InvalidRequest,
-    /// The provider failed, refused the code, or its answer did not verify.
-    ProviderError,
-    /// The provider says the email is not verified.
-    EmailUnverified,
-    /// The user, or authz, refused access.
-    Denied,
-    /// The ID token lacks the username claim.
-    NoIdentity,
-    /// The session could not be stored.
-    StoreError,
-    /// Everything else (no randomness, a session too large for cookies…).
-    Internal,
-}
-
-impl LoginFailure {
-    const ALL: [LoginFailure; 9] = [
-        LoginFailure::StateMismatch,
-        LoginFailure::Expired,
-        LoginFailure::InvalidRequest,
-        LoginFailure::ProviderError,
-        LoginFailure::EmailUnverified,
-        LoginFailure::Denied,
-        LoginFailure::NoIdentity,
-        LoginFailure::StoreError,
-        LoginFailure::Internal,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            LoginFailure::StateMismatch => "state_mismatch",
-            LoginFailure::Expired => "expired",
-            LoginFailure::InvalidRequest => "invalid_request",
-            LoginFailure::ProviderError => "provider_error",
-            LoginFailure::EmailUnverified => "email_unverified",
-            LoginFailure::Denied => "denied",
-            LoginFailure::NoIdentity => "no_identity",
-            LoginFailure::StoreError => "store_error",
-            LoginFailure::Internal => "internal",
-        }
-    }
-
-    /// The failure a code-exchange error stands for.
-    pub fn from_oidc(e: &OidcError) -> Self {
-        match e {
-            OidcError::EmailNotVerified => LoginFailure::EmailUnverified,
-            OidcError::Config(_) => LoginFailure::Internal,
-            _ => LoginFailure::ProviderError,
-        }
-    }
-}
-
-/// How a refresh ended for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// This request called the provider and got new tokens.
-    Refreshed,
-    /// Another request's (or replica's) refresh served this one.
-    Joined,
-    /// The provider refused the refresh token: the session ended.
-    InvalidGrant,
-    /// The provider could not be used; the session stays while its token is valid.
-    ProviderError,
-}
-
-impl RefreshOutcome {
-    const ALL: [RefreshOutcome; 4] = [
-        RefreshOutcome::Refreshed,
-        RefreshOutcome::Joined,
-        RefreshOutcome::InvalidGrant,
-        RefreshOutcome::ProviderError,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            RefreshOutcome::Refreshed => "refreshed",
-            RefreshOutcome::Joined => "joined",
-            RefreshOutcome::InvalidGrant => "invalid_grant",
-            RefreshOutcome::ProviderError => "provider_error",
-        }
-    }
-}
-
-/// A session-store operation (the `op` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOp {
-    /// Open a session.
-    Load,
-    /// Write a new session.
-    Create,
-    /// Write a refreshed session.
-    Update,
-    /// Delete a session.
-    Delete,
-    /// Readiness check.
-    Ping,
-    /// Take the cross-replica refresh lock.
-    Lock,
-}
-
-impl StoreOp {
-    const ALL: [StoreOp; 6] = [
-        StoreOp::Load,
-        StoreOp::Create,
-        StoreOp::Update,
-        StoreOp::Delete,
-        StoreOp::Ping,
-        StoreOp::Lock,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            StoreOp::Load => "load",
-            StoreOp::Create => "create",
-            StoreOp::Update => "update",
-            StoreOp::Delete => "delete",
-            StoreOp::Ping => "ping",
-            StoreOp::Lock => "lock",
-        }
-    }
-}
-
-/// A call to the provider (the `call` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderCall {
-    /// Discovery (metadata and the first key set).
-    Discovery,
-    /// A key-set refetch (unknown `kid`).
-    Jwks,
-    /// The code exchange at sign-in (including ID-token verification).
-    Token,
-    /// A refresh-token grant.
-    Refresh,
-}
-
-impl ProviderCall {
-    const ALL: [ProviderCall; 4] = [
-        ProviderCall::Discovery,
-        ProviderCall::Jwks,
-        ProviderCall::Token,
-        ProviderCall::Refresh,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            ProviderCall::Discovery => "discovery",
-            ProviderCall::Jwks => "jwks",
-            ProviderCall::Token => "token",
-            ProviderCall::Refresh => "refresh",
-        }
-    }
-}
 
 /// A timed operation's pre-resolved handles.
 #[derive(Debug, Clone)]
@@ -433,7 +182,7 @@ impl Metrics {
         );
         let refreshes = RefreshOutcome::ALL.map(|o| {
             refresh_family.get_or_create_owned(&OutcomeLabels {
-                outcome: Name(o.label()),
+                outcome: Name(o.as_str()),
             })
         });
 
@@ -455,7 +204,7 @@ impl Metrics {
         let store_handles = StoreOp::ALL.map(|op| {
             let labels = StoreLabels {
                 store: Name(store),
-                op: Name(op.label()),
+                op: Name(op.as_str()),
             };
             Timed {
                 duration: store_durations.get_or_create_owned(&labels),
@@ -480,7 +229,7 @@ impl Metrics {
         );
         let provider = ProviderCall::ALL.map(|call| {
             let labels = CallLabels {
-                call: Name(call.label()),
+                call: Name(call.as_str()),
             };
             Timed {
                 duration: provider_durations.get_or_create_owned(&labels),
@@ -560,12 +309,7 @@ impl Metrics {
         op: StoreOp,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let started = Instant::now();
-        let result = call.await;
-        if let Some(i) = StoreOp::ALL.iter().position(|o| *o == op) {
-            self.store[i].record(started, result.is_err());
-        }
-        result
+        observe::store(self, op, call).await
     }
 
     /// Times a provider call. Refusals (`invalid_grant`, a bad code, an unverified
@@ -575,14 +319,7 @@ impl Metrics {
         call: ProviderCall,
         fut: impl Future<Output = Result<T, OidcError>>,
     ) -> Result<T, OidcError> {
-        let started = Instant::now();
-        let result = fut.await;
-        let failed = matches!(
-            &result,
-            Err(e) if !matches!(e, OidcError::Rejected { .. } | OidcError::EmailNotVerified)
-        );
-        self.provider_observed(call, started, failed);
-        result
+        observe::provider(self, call, fut).await
     }
 
     /// Records a provider call timed elsewhere (the key-set refetch inside
@@ -591,13 +328,6 @@ impl Metrics {
         if let Some(i) = ProviderCall::ALL.iter().position(|c| *c == call) {
             self.provider[i].record(started, failed);
         }
-    }
-
-    /// A callback recording key-set refetches, for
-    /// `Provider::observe_jwks_fetches` (the handles are shared, not copied).
-    pub fn jwks_observer(&self) -> portcullis_oidc::provider::JwksObserver {
-        let jwks = self.provider[1].clone();
-        Box::new(move |started, failed| jwks.record(started, failed))
     }
 
     /// Records one answered request.
@@ -696,8 +426,8 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// `GET /metrics` on the metrics listener.
-pub async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
-    match state.metrics.encode() {
+pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.encode() {
         Ok(body) => (
             [(
                 http::header::CONTENT_TYPE,
@@ -713,86 +443,27 @@ pub async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// The metrics listener's router: `/metrics` only.
-pub fn router(state: Arc<AppState>) -> axum::Router {
+pub fn router(metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", axum::routing::get(serve_metrics))
-        .with_state(state)
+        .with_state(metrics)
+}
+
+impl Observer for Metrics {
+    fn store_op(&self, op: StoreOp, started: Instant, failed: bool) {
+        if let Some(i) = StoreOp::ALL.iter().position(|o| *o == op) {
+            self.store[i].record(started, failed);
+        }
+    }
+
+    fn provider_call(&self, call: ProviderCall, started: Instant, failed: bool) {
+        self.provider_observed(call, started, failed);
+    }
+
+    fn refresh(&self, outcome: RefreshOutcome) {
+        Metrics::refresh(self, outcome);
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn families_are_named_by_convention_and_start_at_zero() {
-        let m = Metrics::new("redis");
-        m.auth_decision(Decision::from_status(StatusCode::ACCEPTED));
-        m.auth_decision(Decision::from_status(StatusCode::FORBIDDEN));
-        m.auth_decision(Decision::from_status(StatusCode::SERVICE_UNAVAILABLE));
-        m.login_failed(LoginFailure::StateMismatch);
-        m.refresh(RefreshOutcome::Joined);
-        m.request(
-            Some("/oauth2/auth"),
-            &Method::GET,
-            StatusCode::ACCEPTED,
-            Instant::now(),
-        );
-        m.request(
-            None,
-            &Method::from_bytes(b"BREW").unwrap(),
-            StatusCode::NOT_FOUND,
-            Instant::now(),
-        );
-        let text = m.encode().unwrap();
-        for line in [
-            r#"portcullis_auth_decisions_total{decision="allowed"} 1"#,
-            r#"portcullis_auth_decisions_total{decision="denied"} 1"#,
-            r#"portcullis_auth_decisions_total{decision="error"} 1"#,
-            r#"portcullis_auth_decisions_total{decision="unauthenticated"} 0"#,
-            r#"portcullis_logins_total{outcome="failed",reason="state_mismatch"} 1"#,
-            r#"portcullis_logins_total{outcome="started",reason="none"} 0"#,
-            r#"portcullis_refreshes_total{outcome="joined"} 1"#,
-            r#"portcullis_http_requests_total{route="/oauth2/auth",method="GET",status="202"} 1"#,
-            r#"portcullis_http_requests_total{route="unmatched",method="other",status="404"} 1"#,
-            r#"portcullis_http_request_duration_seconds_count{route="/oauth2/auth"} 1"#,
-            r#"portcullis_session_store_errors_total{store="redis",op="load"} 0"#,
-            r#"portcullis_provider_errors_total{call="refresh"} 0"#,
-            r#"portcullis_build_info{version=""#,
-        ] {
-            assert!(text.contains(line), "missing {line} in\n{text}");
-        }
-    }
-
-    #[tokio::test]
-    async fn store_and_provider_timing_counts_errors_not_answers() {
-        let m = Metrics::new("cookie");
-        let _ = m
-            .store(StoreOp::Load, async { Ok::<_, ()>(None::<u8>) })
-            .await;
-        let _ = m.store(StoreOp::Load, async { Err::<u8, _>(()) }).await;
-        let _ = m
-            .provider(ProviderCall::Refresh, async {
-                Err::<(), _>(OidcError::Rejected {
-                    error: "invalid_grant".into(),
-                    status: 400,
-                })
-            })
-            .await;
-        let _ = m
-            .provider(ProviderCall::Token, async {
-                Err::<(), _>(OidcError::Unavailable("down".into()))
-            })
-            .await;
-        let text = m.encode().unwrap();
-        for line in [
-            r#"portcullis_session_store_duration_seconds_count{store="cookie",op="load"} 2"#,
-            r#"portcullis_session_store_errors_total{store="cookie",op="load"} 1"#,
-            r#"portcullis_provider_request_duration_seconds_count{call="refresh"} 1"#,
-            r#"portcullis_provider_errors_total{call="refresh"} 0"#,
-            r#"portcullis_provider_errors_total{call="token"} 1"#,
-        ] {
-            assert!(text.contains(line), "missing {line} in\n{text}");
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use portcullis_oidc::{OidcSettings, Provider};
 
-use crate::metrics::{Metrics, ProviderCall};
+use crate::observe::{self, Observer, ProviderCall};
 
 /// Holds the provider once discovery has succeeded.
 #[derive(Debug, Default)]
@@ -28,20 +28,24 @@ impl ProviderSlot {
 }
 
 /// Runs discovery until it succeeds: 0.5 s, doubling to at most 30 s between attempts.
-pub async fn discover_until_ready(slot: &ProviderSlot, settings: OidcSettings, metrics: &Metrics) {
+pub async fn discover_until_ready(
+    slot: &ProviderSlot,
+    settings: OidcSettings,
+    observer: Arc<dyn Observer>,
+) {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1u32;
     loop {
-        match metrics
-            .provider(
-                ProviderCall::Discovery,
-                Provider::discover(settings.clone()),
-            )
-            .await
+        match observe::provider(
+            &*observer,
+            ProviderCall::Discovery,
+            Provider::discover(settings.clone()),
+        )
+        .await
         {
             Ok(provider) => {
                 tracing::info!(issuer = %settings.issuer_url, attempt, "provider discovered; ready");
-                provider.observe_jwks_fetches(metrics.jwks_observer());
+                provider.observe_jwks_fetches(observe::jwks_observer(Arc::clone(&observer)));
                 slot.set(Arc::new(provider));
                 return;
             }

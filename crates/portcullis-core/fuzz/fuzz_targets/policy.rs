@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_http::authz::{Policy, SkipRule, skip_auth};
+use portcullis_core::authz::{Policy, SkipRule, skip_auth};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

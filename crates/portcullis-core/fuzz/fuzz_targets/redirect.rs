@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_http::redirect::{Whitelist, validate_redirect};
+use portcullis_core::redirect::{Whitelist, validate_redirect};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(rd) = std::str::from_utf8(data) else { return };

@@ -1,0 +1,362 @@
+//! The sessions requests carry: finding one, refreshing it when its ID token is about
+//! to expire, and creating and ending them. [`Sessions`] is what the HTTP face asks;
+//! its answer is a [`Lookup`], which the face turns into a status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_session::store::{AnyStore, Located, RedisStore, SessionStore, StoreError};
+use portcullis_session::{CodecError, SessionState};
+
+use crate::bearer::{self, Bearer, BearerSettings};
+use crate::identity::{ClaimSettings, HeaderSettings};
+use crate::observe::{self, Observer, StoreOp};
+use crate::prepared::{Cached, Prepared, PreparedCache};
+use crate::provider::ProviderSlot;
+use crate::refresh::{Outcome, RefreshDeps, RefreshSettings, Refresher};
+
+/// What sessions are made of and how long they last.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Which ID-token claims name the user and their groups.
+    pub claims: ClaimSettings,
+    /// Names and format of the headers a session answers with.
+    pub headers: HeaderSettings,
+    /// Absolute session lifetime: a user signs in again after this, whatever refreshes do.
+    pub lifetime: Duration,
+    /// When and how patiently ID tokens are refreshed.
+    pub refresh: RefreshSettings,
+    /// Bearer-token authentication.
+    pub bearer: BearerSettings,
+}
+
+/// The outcome of looking for a session. `Valid` passes; `StoreDown` is a 503 (never
+/// "logged out", so never a login loop); everything else means "no session" (401).
+#[derive(Debug)]
+pub enum Lookup {
+    /// No session cookie.
+    Missing,
+    /// A cookie was there but did not open (garbage, tampered, unknown key).
+    Undecodable(CodecError),
+    /// The cookie opened but the store no longer has the session (signed out, revoked).
+    Gone,
+    /// The absolute session lifetime is over.
+    Expired,
+    /// The provider refused the refresh token: the session was ended.
+    Revoked,
+    /// The ID token expired and could not be refreshed.
+    TokenExpired,
+    /// The token lacks the configured username claim.
+    NoIdentity,
+    /// The session store failed.
+    StoreDown(String),
+    /// A bearer token that did not verify (reason for logs).
+    BadBearer(String),
+    /// A bearer token whose issuer's keys are not available yet.
+    BearerUnavailable,
+    /// A usable session.
+    Valid(Box<Loaded>),
+}
+
+/// A usable session.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The session, its identity and headers (refreshed if it needed to be).
+    pub prepared: Arc<Prepared>,
+    /// The cookie value the request carried (joined from chunks; empty for a bearer
+    /// token).
+    pub cookie: String,
+    /// A new cookie value to send back (the cookie store after a refresh).
+    pub set_cookie: Option<String>,
+}
+
+impl Lookup {
+    /// A short, stable reason for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Lookup::Missing => "no session cookie",
+            Lookup::Undecodable(CodecError::UnknownKey) => {
+                "session cookie sealed with an unknown key"
+            }
+            Lookup::Undecodable(_) => "session cookie did not open",
+            Lookup::Gone => "session no longer exists (signed out or revoked)",
+            Lookup::Expired => "session expired",
+            Lookup::Revoked => "refresh token refused; session ended",
+            Lookup::TokenExpired => "ID token expired",
+            Lookup::NoIdentity => "ID token lacks the username claim",
+            Lookup::StoreDown(_) => "session store unavailable",
+            Lookup::BadBearer(_) => "bearer token rejected",
+            Lookup::BearerUnavailable => "bearer token issuer not discovered yet",
+            Lookup::Valid(_) => "valid",
+        }
+    }
+
+    /// Whether the response should expire the session cookies: the session is known to
+    /// be over. A cookie that merely does not open is left alone: during a rolling key
+    /// rotation another replica may still open it ("loses nothing").
+    pub fn clears_cookie(&self) -> bool {
+        matches!(self, Lookup::Gone | Lookup::Expired | Lookup::Revoked)
+    }
+}
+
+/// The sessions of this process: the store they live in, the prepared-session cache,
+/// the refresh single flight, the provider and the bearer-token verifier.
+#[derive(Debug)]
+pub struct Sessions {
+    settings: SessionSettings,
+    store: AnyStore,
+    refresher: Refresher,
+    prepared: PreparedCache,
+    provider: ProviderSlot,
+    bearer: Bearer,
+    observer: Arc<dyn Observer>,
+}
+
+impl Sessions {
+    /// Sessions in `store`, reporting to `observer`; the provider slot starts empty
+    /// (filled by discovery).
+    pub fn new(settings: SessionSettings, store: AnyStore, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            bearer: Bearer::new(&settings.bearer),
+            settings,
+            store,
+            refresher: Refresher::default(),
+            prepared: PreparedCache::default(),
+            provider: ProviderSlot::default(),
+            observer,
+        }
+    }
+
+    /// The settings sessions run with.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// The store (for the operator's `sessions` commands).
+    pub fn store(&self) -> &AnyStore {
+        &self.store
+    }
+
+    /// The provider slot, filled once discovery succeeds.
+    pub fn provider(&self) -> &ProviderSlot {
+        &self.provider
+    }
+
+    /// The bearer-token verifier (its extra issuers are discovered by the binary).
+    pub fn bearer(&self) -> &Bearer {
+        &self.bearer
+    }
+
+    /// Where timings and outcomes are reported.
+    pub fn observer(&self) -> &Arc<dyn Observer> {
+        &self.observer
+    }
+
+    /// Authenticates a request: its bearer token when bearer tokens are enabled and it
+    /// carries one (then the cookie is not looked at: an invalid token is a 401, never
+    /// a fallback), else its session cookie value (joined from chunks).
+    pub async fn authenticate(
+        &self,
+        bearer_token: Option<&str>,
+        cookie: Option<String>,
+        now: u64,
+    ) -> Lookup {
+        // Without a bearer token (the common case) nothing is verified or allocated.
+        let Some(token) = bearer_token.filter(|_| self.bearer.enabled()) else {
+            return self.load(cookie, now).await;
+        };
+        let outcome = Box::pin(self.bearer.verify(
+            token,
+            &self.provider,
+            now,
+            &self.settings.claims,
+            &self.settings.headers,
+        ))
+        .await;
+        match outcome {
+            bearer::Outcome::Absent => self.load(cookie, now).await,
+            bearer::Outcome::Valid(prepared) => {
+                tracing::Span::current().record("user", prepared.identity.user.as_str());
+                Lookup::Valid(Box::new(Loaded {
+                    prepared,
+                    cookie: String::new(),
+                    set_cookie: None,
+                }))
+            }
+            bearer::Outcome::Invalid(reason) => Lookup::BadBearer(reason),
+            bearer::Outcome::Unavailable => Lookup::BearerUnavailable,
+        }
+    }
+
+    /// Finds, opens, refreshes if due, and checks the session of a cookie at `now`.
+    pub async fn load(&self, cookie: Option<String>, now: u64) -> Lookup {
+        let Some(cookie) = cookie else {
+            return Lookup::Missing;
+        };
+        let cached = self.prepared.get(&cookie);
+        let opened = match &self.store {
+            AnyStore::Cookie(_) => match cached {
+                Some(c) => Ok(c.prepared),
+                None => self.open_cookie(&cookie).await,
+            },
+            AnyStore::Redis(redis) => self.open_redis(redis, &cookie, cached).await,
+        };
+        let mut prepared = match opened {
+            Ok(p) => p,
+            Err(lookup) => {
+                if matches!(lookup, Lookup::Gone) {
+                    self.prepared.remove(&cookie);
+                }
+                return lookup;
+            }
+        };
+        if prepared.state.is_expired(now) {
+            return Lookup::Expired;
+        }
+        let mut set_cookie = None;
+        if prepared
+            .state
+            .needs_refresh(now, self.settings.refresh.before.as_secs())
+        {
+            match self
+                .refresher
+                .refresh(self.refresh_deps(), &cookie, &prepared.state)
+                .await
+            {
+                Outcome::Refreshed {
+                    session: new,
+                    cookie: new_cookie,
+                } => {
+                    let Some(p) = self.prepare(*new) else {
+                        return Lookup::NoIdentity;
+                    };
+                    prepared = Arc::new(p);
+                    // A new cookie value is a new cookie-store session. (A Redis ticket
+                    // stays; its entry is renewed when the next fetch shows new bytes.)
+                    if let Some(c) = &new_cookie {
+                        self.prepared.insert(
+                            c.clone(),
+                            Cached {
+                                prepared: Arc::clone(&prepared),
+                                redis: None,
+                            },
+                        );
+                    }
+                    set_cookie = new_cookie;
+                }
+                Outcome::Revoked => return Lookup::Revoked,
+                // Logged where it happened; the current token serves while it is valid.
+                Outcome::Unavailable(_) => {}
+            }
+        }
+        if !prepared.state.id_token_valid(now) {
+            return Lookup::TokenExpired;
+        }
+        tracing::Span::current().record("user", prepared.identity.user.as_str());
+        Lookup::Valid(Box::new(Loaded {
+            prepared,
+            cookie,
+            set_cookie,
+        }))
+    }
+
+    /// Stores a new session of `user`; returns the cookie value that refers to it.
+    pub async fn create(&self, session: &SessionState, user: &str) -> Result<String, StoreError> {
+        observe::store(
+            &*self.observer,
+            StoreOp::Create,
+            self.store.create(session, user),
+        )
+        .await
+    }
+
+    /// Ends the session a cookie value refers to (sign-out, a new sign-in).
+    pub async fn end(&self, cookie: &str) -> Result<(), StoreError> {
+        let result =
+            observe::store(&*self.observer, StoreOp::Delete, self.store.delete(cookie)).await;
+        self.prepared.remove(cookie);
+        result
+    }
+
+    /// Whether the store can serve requests (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        observe::store(&*self.observer, StoreOp::Ping, self.store.ping()).await
+    }
+
+    fn prepare(&self, session: SessionState) -> Option<Prepared> {
+        Prepared::new(session, &self.settings.claims, &self.settings.headers)
+    }
+
+    fn refresh_deps(&self) -> RefreshDeps<'_> {
+        RefreshDeps {
+            store: &self.store,
+            provider: &self.provider,
+            observer: &*self.observer,
+            settings: &self.settings.refresh,
+        }
+    }
+
+    /// Opens and prepares a cookie-store session (not in the cache yet).
+    async fn open_cookie(&self, cookie: &str) -> Result<Arc<Prepared>, Lookup> {
+        let session =
+            match observe::store(&*self.observer, StoreOp::Load, self.store.load(cookie)).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return Err(Lookup::Gone),
+                Err(e) => return Err(store_error(e)),
+            };
+        let prepared = Arc::new(self.prepare(session).ok_or(Lookup::NoIdentity)?);
+        self.prepared.insert(
+            cookie.to_owned(),
+            Cached {
+                prepared: Arc::clone(&prepared),
+                redis: None,
+            },
+        );
+        Ok(prepared)
+    }
+
+    /// Fetches a Redis session (every request: one `HGET`) and reuses the cached
+    /// preparation when the stored bytes are the ones it was made from.
+    async fn open_redis(
+        &self,
+        redis: &RedisStore,
+        cookie: &str,
+        cached: Option<Cached>,
+    ) -> Result<Arc<Prepared>, Lookup> {
+        let (at, known): (Arc<Located>, _) = match cached.and_then(|c| Some((c.redis?, c.prepared)))
+        {
+            Some(((at, sealed), prepared)) => (at, Some((sealed, prepared))),
+            None => (Arc::new(redis.locate(cookie).map_err(store_error)?), None),
+        };
+        let sealed = match observe::store(&*self.observer, StoreOp::Load, redis.fetch(&at)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(Lookup::Gone),
+            Err(e) => return Err(store_error(e)),
+        };
+        if let Some((known_sealed, prepared)) = known
+            && *known_sealed == *sealed
+        {
+            return Ok(prepared);
+        }
+        let session = redis.open(&at, &sealed).map_err(store_error)?;
+        let prepared = Arc::new(self.prepare(session).ok_or(Lookup::NoIdentity)?);
+        self.prepared.insert(
+            cookie.to_owned(),
+            Cached {
+                prepared: Arc::clone(&prepared),
+                redis: Some((at, sealed.into())),
+            },
+        );
+        Ok(prepared)
+    }
+}
+
+fn store_error(e: StoreError) -> Lookup {
+    match e {
+        StoreError::Undecodable(e) => Lookup::Undecodable(e),
+        e => Lookup::StoreDown(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

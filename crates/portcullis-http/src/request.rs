@@ -1,0 +1,67 @@
+//! Per-request facts every handler needs, and the one call from the face into the
+//! core's session lookup.
+
+use http::HeaderMap;
+use http::request::Parts;
+use portcullis_core::Lookup;
+use portcullis_core::bearer::bearer_token;
+use portcullis_session::chunk;
+
+use crate::cookies::RequestCookies;
+use crate::forwarded::Forwarded;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Per-request facts every handler needs.
+pub(crate) struct Ctx {
+    pub fwd: Forwarded,
+    pub host: Option<String>,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub(crate) fn new(state: &AppState, parts: &Parts) -> Self {
+        let fwd = Forwarded::from_parts(parts, &state.settings.trusted_proxies);
+        Self {
+            host: fwd.host(&parts.headers),
+            request_id: request_id(parts).to_owned(),
+            fwd,
+        }
+    }
+}
+
+/// The request id the edge layer assigned (empty outside the service stack).
+pub(crate) fn request_id(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.as_str())
+        .unwrap_or_default()
+}
+
+/// The first value of query parameter `name`.
+pub(crate) fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    let query = parts.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The session cookie value of a request (joined from chunks), if any.
+pub fn session_cookie(state: &AppState, cookies: &RequestCookies<'_>) -> Option<String> {
+    chunk::join(&state.settings.cookie.name, |n| cookies.get(n))
+}
+
+/// Asks the core who the request is: its bearer token (when enabled), else its
+/// session cookie.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookies: &RequestCookies<'_>,
+    now: u64,
+) -> Lookup {
+    state
+        .sessions
+        .authenticate(bearer_token(headers), session_cookie(state, cookies), now)
+        .await
+}
