@@ -31,7 +31,7 @@ const log = (...parts) => process.stderr.write(`[idp] ${parts.join(' ')}\n`);
 const USAGE = `usage: node idp.mjs [--port N] [--host 127.0.0.1] [--issuer-host NAME]
                    [--config file.json] [--client ID:SECRET:REDIRECT_URI]...
                    [--id-token-ttl N] [--access-token-ttl N] [--refresh-token-ttl N]
-                   [--session-ttl N] [--sso]
+                   [--session-ttl N] [--sso] [--multiple-grants]
 env: IDP_CONFIG='{"clients":[...],"users":[...],"ttl":{...}}'
      IDP_CLIENTS='ID:SECRET:URI ID2:SECRET2:URI2'   (whitespace separated)`;
 
@@ -57,6 +57,11 @@ function parseArgs(argv) {
     }
     if (arg === 'sso' || arg === 'no-sso') {
       out.sso = arg === 'sso';
+      continue;
+    }
+    // Dex keeps one refresh token per (user, client); --multiple-grants turns that off.
+    if (arg === 'multiple-grants' || arg === 'no-multiple-grants') {
+      out.one_refresh_token_per_user_client = arg === 'no-multiple-grants';
       continue;
     }
     if (!takesValue.has(arg)) throw new Error(`unknown flag --${arg}\n${USAGE}`);
@@ -158,7 +163,12 @@ function loadConfig(args) {
   let clients = DEFAULT_CLIENTS;
   let users = DEFAULT_USERS;
   let ttl = { ...DEFAULT_TTL };
-  const cfg = { sso: false, revoke_grant_on_refresh_reuse: false, rp_initiated_logout: true };
+  const cfg = {
+    sso: false,
+    revoke_grant_on_refresh_reuse: false,
+    rp_initiated_logout: true,
+    one_refresh_token_per_user_client: true,
+  };
 
   for (const layer of layers) {
     if (layer.default_clients === false) clients = [];
@@ -166,7 +176,7 @@ function loadConfig(args) {
     if (layer.clients) clients = mergeByKey(clients, layer.clients, 'client_id');
     if (layer.users) users = mergeByKey(users, layer.users, 'email');
     if (layer.ttl) ttl = { ...ttl, ...layer.ttl };
-    for (const k of ['sso', 'revoke_grant_on_refresh_reuse', 'rp_initiated_logout']) {
+    for (const k of ['sso', 'revoke_grant_on_refresh_reuse', 'rp_initiated_logout', 'one_refresh_token_per_user_client']) {
       if (k in layer) cfg[k] = Boolean(layer[k]);
     }
   }
@@ -203,6 +213,9 @@ function loadConfig(args) {
   if (args['refresh-token-ttl'] !== undefined) ttl.refresh_token = toInt('--refresh-token-ttl', args['refresh-token-ttl']);
   if (args['session-ttl'] !== undefined) ttl.session = toInt('--session-ttl', args['session-ttl']);
   if (args.sso !== undefined) cfg.sso = args.sso;
+  if (args.one_refresh_token_per_user_client !== undefined) {
+    cfg.one_refresh_token_per_user_client = args.one_refresh_token_per_user_client;
+  }
 
   for (const [k, v] of Object.entries(ttl)) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`ttl.${k} must be a positive integer (seconds)`);
@@ -280,6 +293,31 @@ function makeAdapterClass(shouldSkipRevoke) {
 
   return class TestAdapter {
     constructor(model) { this.model = model; }
+
+    // Live (stored, unexpired) refresh tokens: [{ id, payload }].
+    static refreshTokens() {
+      const out = [];
+      for (const [key, e] of store) {
+        if (key.startsWith('RefreshToken:') && alive(e)) out.push({ id: key.slice('RefreshToken:'.length), payload: e.payload });
+      }
+      return out;
+    }
+
+    // Deletes every stored refresh token of (accountId, clientId) except keepId,
+    // consumed (rotated-away) ones included, like Dex's DeleteRefresh of the
+    // previous refresh token of that pair. Returns the deleted [{ id, payload }].
+    static deleteRefreshTokensFor(accountId, clientId, keepId) {
+      const removed = [];
+      for (const [key, e] of [...store]) {
+        if (!key.startsWith('RefreshToken:')) continue;
+        const id = key.slice('RefreshToken:'.length);
+        if (id === keepId || e.payload?.accountId !== accountId || e.payload?.clientId !== clientId) continue;
+        store.delete(key);
+        if (e.payload.grantId) grantIndex.get(e.payload.grantId)?.delete(key);
+        if (alive(e)) removed.push({ id, payload: e.payload });
+      }
+      return removed;
+    }
 
     key(id) { return `${this.model}:${id}`; }
 
@@ -491,12 +529,26 @@ function freshStats() {
   return {
     authorization_code_grants: 0,
     authorization_code_failures: 0,
+    authorization_code_grants_by_sub: {},
+    authorization_code_grants_by_account_email: {},
+    authorization_code_grants_by_client: {},
+    // code grants that returned a refresh token (offline_access requested)
+    refresh_tokens_issued: 0,
+    // live refresh tokens deleted because a newer code grant of the same
+    // (user, client) replaced them (one_refresh_token_per_user_client)
+    refresh_tokens_replaced: 0,
+    refresh_tokens_replaced_by_account_email: {},
     refresh_grants: 0,
     refresh_failures: 0,
     refresh_by_sub: {},
     refresh_by_account_email: {},
     refresh_by_client: {},
     refresh_failures_by_error: {},
+    // refused refresh attempts whose token we can attribute to a user
+    refresh_failures_by_account_email: {},
+    // why a refresh token was refused with Dex's invalid_request (see dexRefreshTokenGrant):
+    // replaced | reused | unknown
+    refresh_failures_by_reason: {},
     logins: 0,
     login_failures: 0,
     logins_by_email: {},
@@ -544,6 +596,105 @@ const skipRevokeForRefreshReuse = () => {
   return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
 };
 const Adapter = makeAdapterClass(skipRevokeForRefreshReuse);
+
+// ---- Dex refresh-token semantics -------------------------------------------
+// Dex (server/grants/refresh.go, refreshLookupError) answers a refresh token that
+// is unknown, was deleted (replaced by a newer grant) or was rotated away with:
+//   400 {"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}
+const DEX_REFRESH_INVALID = 'Refresh token is invalid or has already been claimed by another client.';
+const dexRefreshInvalid = (detail) => new oidcErrors.InvalidRequest(DEX_REFRESH_INVALID, 400, { detail });
+
+// Refresh tokens deleted by the one-token-per-(user, client) rule: id -> {sub, email, client_id, at}.
+// Kept (bounded) so a refused refresh can be attributed to a user and a reason.
+const replacedRefreshTokens = new Map();
+const REPLACED_MEMORY = 10000;
+function rememberReplaced(id, info) {
+  replacedRefreshTokens.set(id, info);
+  while (replacedRefreshTokens.size > REPLACED_MEMORY) {
+    replacedRefreshTokens.delete(replacedRefreshTokens.keys().next().value);
+  }
+}
+
+// Wraps oidc-provider's authorization_code grant: once it has issued a refresh
+// token, delete every other refresh token of the same (user, client), like Dex's
+// "Replace any existing refresh token for this client" (tokens/refresh_store.go).
+// A code grant without offline_access issues no refresh token and replaces nothing,
+// as in Dex.
+async function dexAuthorizationCodeGrant(inner, ctx) {
+  await inner(ctx);
+  const newId = ctx.body?.refresh_token;
+  const rt = ctx.oidc.entities.RefreshToken;
+  if (typeof newId !== 'string' || !rt) return;
+  stats.refresh_tokens_issued += 1;
+  if (!config.one_refresh_token_per_user_client) return;
+  const removed = Adapter.deleteRefreshTokensFor(rt.accountId, rt.clientId, newId);
+  const email = findUserBySub(rt.accountId)?.email;
+  let live = 0;
+  for (const { id, payload } of removed) {
+    rememberReplaced(id, {
+      sub: rt.accountId, email: email ?? null, client_id: rt.clientId, at: Math.floor(Date.now() / 1000),
+    });
+    if (!payload.consumed) live += 1;
+  }
+  if (live) {
+    stats.refresh_tokens_replaced += live;
+    if (email) stats.refresh_tokens_replaced_by_account_email[email] = (stats.refresh_tokens_replaced_by_account_email[email] || 0) + live;
+    log(`refresh token of user=${email || rt.accountId} client=${rt.clientId} replaced by a new authorization-code grant (${live} live token(s) deleted)`);
+  }
+}
+
+// Wraps oidc-provider's refresh_token grant so refused tokens get Dex's answer:
+//  * replaced by a newer code grant (deleted) -> invalid_request (reason "replaced")
+//  * rotated away and presented again          -> invalid_request (reason "reused")
+//  * never issued / gone                       -> invalid_request (reason "unknown")
+// The newest token of a chain keeps working; everything else (client mismatch,
+// disabled user, expiry, scope) is left to oidc-provider.
+async function dexRefreshTokenGrant(inner, ctx) {
+  const value = ctx.oidc.params?.refresh_token;
+  const clientId = ctx.oidc.client?.clientId;
+  const info = { sub: null, reason: null };
+  ctx.state.idpRefresh = info;
+  if (typeof value !== 'string' || !value) return inner(ctx); // oidc-provider: missing parameter
+  const before = await ctx.oidc.provider.RefreshToken.find(value, { ignoreExpiration: true });
+  if (!before) {
+    const replaced = replacedRefreshTokens.get(value);
+    info.sub = replaced?.sub ?? null;
+    info.reason = replaced ? 'replaced' : 'unknown';
+    throw dexRefreshInvalid(replaced
+      ? `refresh token was replaced by a newer authorization-code grant of user ${replaced.email || replaced.sub} for client ${replaced.client_id}`
+      : 'refresh token not found');
+  }
+  info.sub = before.accountId;
+  // oidc-provider checks the client first (as Dex does); only a token presented by
+  // its own client counts as a reuse. With revoke_grant_on_refresh_reuse, let
+  // oidc-provider revoke the grant first (the error is translated below).
+  if (before.consumed && before.clientId === clientId && !config.revoke_grant_on_refresh_reuse) {
+    info.reason = 'reused';
+    throw dexRefreshInvalid('rotated-away refresh token presented again');
+  }
+  try {
+    return await inner(ctx);
+  } catch (err) {
+    if (err instanceof oidcErrors.InvalidGrant
+      && (err.error_detail === 'refresh token already used' || err.error_detail === 'refresh token not found')) {
+      // consumed in between (a concurrent refresh won) or revoked with the grant
+      info.reason = 'reused';
+      throw dexRefreshInvalid(err.error_detail);
+    }
+    throw err;
+  }
+}
+
+// oidc-provider registers its built-in grant handlers from its constructor through
+// registerGrantType (a public method); wrap the two we change.
+class DexLikeProvider extends Provider {
+  registerGrantType(name, handler, ...rest) {
+    let h = handler;
+    if (name === 'authorization_code') h = (ctx) => dexAuthorizationCodeGrant(handler, ctx);
+    else if (name === 'refresh_token') h = (ctx) => dexRefreshTokenGrant(handler, ctx);
+    return super.registerGrantType(name, h, ...rest);
+  }
+}
 
 function buildPolicy() {
   const policy = interactionPolicy.base();
@@ -688,7 +839,7 @@ ${form}
 });
 
 function buildProvider() {
-  const p = new Provider(issuer, providerConfig());
+  const p = new DexLikeProvider(issuer, providerConfig());
   p.proxy = false;
 
   // accept any http(s) redirect for wildcard clients (those configured without redirect_uris)
@@ -724,6 +875,9 @@ function buildProvider() {
     const email = findUserBySub(sub)?.email;
     if (gt === 'authorization_code') {
       stats.authorization_code_grants += 1;
+      if (sub) bump(stats.authorization_code_grants_by_sub, sub);
+      if (email) bump(stats.authorization_code_grants_by_account_email, email);
+      if (client) bump(stats.authorization_code_grants_by_client, client);
     } else if (gt === 'refresh_token') {
       stats.refresh_grants += 1;
       if (sub) bump(stats.refresh_by_sub, sub);
@@ -739,6 +893,11 @@ function buildProvider() {
     if (gt === 'refresh_token') {
       stats.refresh_failures += 1;
       bump(stats.refresh_failures_by_error, code);
+      const info = ctx.state?.idpRefresh;
+      const failedSub = info?.sub || ctx.oidc?.entities?.RefreshToken?.accountId;
+      const failedEmail = failedSub ? findUserBySub(failedSub)?.email : undefined;
+      if (failedEmail) bump(stats.refresh_failures_by_account_email, failedEmail);
+      if (info?.reason) bump(stats.refresh_failures_by_reason, info.reason);
     } else if (gt === 'authorization_code') {
       stats.authorization_code_failures += 1;
     }
@@ -896,11 +1055,45 @@ async function autoConsent(p, req, res, details) {
   return p.interactionFinished(req, res, { consent }, { mergeWithLastSubmission: true });
 }
 
+// Per-user view of code grants, refreshes and the refresh tokens alive right now.
+// Counters come from `stats` (zeroed by POST /_test/reset); live_refresh_tokens_by_client
+// counts the stored, unexpired, not rotated-away refresh tokens (not reset).
+function grantsReport() {
+  const live = new Map(); // sub -> {client: n}
+  for (const { payload } of Adapter.refreshTokens()) {
+    if (payload.consumed) continue;
+    if (!live.has(payload.accountId)) live.set(payload.accountId, {});
+    bump(live.get(payload.accountId), payload.clientId);
+  }
+  const byUser = {};
+  for (const u of users) {
+    byUser[u.email] = {
+      sub: u.sub,
+      authorization_code_grants: stats.authorization_code_grants_by_account_email[u.email] || 0,
+      refresh_grants: stats.refresh_by_account_email[u.email] || 0,
+      refresh_failures: stats.refresh_failures_by_account_email[u.email] || 0,
+      refresh_tokens_replaced: stats.refresh_tokens_replaced_by_account_email[u.email] || 0,
+      live_refresh_tokens_by_client: live.get(u.sub) || {},
+    };
+  }
+  return {
+    one_refresh_token_per_user_client: config.one_refresh_token_per_user_client,
+    authorization_code_grants: stats.authorization_code_grants,
+    refresh_tokens_issued: stats.refresh_tokens_issued,
+    refresh_tokens_replaced: stats.refresh_tokens_replaced,
+    refresh_grants: stats.refresh_grants,
+    refresh_failures: stats.refresh_failures,
+    users: byUser,
+  };
+}
+
 async function handleTest(req, res, path) {
   const route = `${req.method} ${path.replace(/\/+$/, '')}`;
   switch (route) {
     case 'GET /_test/stats':
       return sendJSON(res, 200, stats);
+    case 'GET /_test/grants':
+      return sendJSON(res, 200, grantsReport());
     case 'POST /_test/reset':
       stats = freshStats();
       return sendJSON(res, 200, stats);
@@ -931,12 +1124,12 @@ async function handleTest(req, res, path) {
       return sendJSON(res, 200, { kid: key.kid, kids: jwksKeys.map((k) => k.kid) });
     }
     default:
-      return sendJSON(res, 404, { error: 'not found', routes: ['GET /_test/stats', 'POST /_test/reset', 'GET /_test/users', 'POST /_test/user', 'POST /_test/rotate-keys'] });
+      return sendJSON(res, 404, { error: 'not found', routes: ['GET /_test/stats', 'GET /_test/grants', 'POST /_test/reset', 'GET /_test/users', 'POST /_test/user', 'POST /_test/rotate-keys'] });
   }
 }
 
 // ---- ready -----------------------------------------------------------------
-log(`listening on ${host}:${actualPort}; issuer ${issuer}; clients: ${config.clients.map((c) => c.client_id).join(', ')}; users: ${users.length}; sso=${config.sso}`);
+log(`listening on ${host}:${actualPort}; issuer ${issuer}; clients: ${config.clients.map((c) => c.client_id).join(', ')}; users: ${users.length}; sso=${config.sso}; one_refresh_token_per_user_client=${config.one_refresh_token_per_user_client}`);
 process.stdout.write(`${JSON.stringify({ issuer, port: actualPort })}\n`);
 
 let shuttingDown = false;

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Self-test for idp.mjs and dashboard.mjs: runs the whole code flow with plain
 // fetch (manual redirects + a tiny cookie jar), PKCE S256, refresh rotation,
-// refresh-token reuse, stats, wrong password, big ID token, key rotation and
-// a dashboard smoke test. Prints "N passed, M failed"; exits non-zero on failure.
+// refresh-token reuse, Dex's one refresh token per (user, client), stats, wrong
+// password, big ID token, key rotation and a dashboard smoke test. Prints "N passed, M failed"; exits non-zero on failure.
 
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,9 @@ const CLIENT_SECRET = 'selftest-secret';
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const REMOTE_REDIRECT_URI = 'http://auth.example.test:8080/oauth2/callback';
 const SCOPE = 'openid email profile groups offline_access';
+// Dex's answer to a refresh token it does not (or no longer) hold, byte for byte.
+const DEX_REFRESH_INVALID = '{"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}';
+const isDexRefreshInvalid = (r) => r.status === 400 && JSON.stringify(r.json) === DEX_REFRESH_INVALID;
 
 let passed = 0;
 let failed = 0;
@@ -33,10 +38,10 @@ function check(name, cond, detail = '') {
 
 // ---- child processes ----------------------------------------------------------
 const children = [];
-function startChild(script, args, label) {
+function startChild(script, args, label, env = {}) {
   const child = spawn(process.execPath, [path.join(here, script), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, IDP_CONFIG: '', IDP_CLIENTS: '' },
+    env: { ...process.env, IDP_CONFIG: '', IDP_CLIENTS: '', ...env },
   });
   children.push(child);
   const stderrLines = [];
@@ -292,7 +297,9 @@ async function main() {
       && JSON.stringify(c2.groups) === JSON.stringify(claims.groups) && c2.email_verified === true && c2.preferred_username === 'alice');
   }
   const reuse = await tokenRequest(ctx, { grant_type: 'refresh_token', refresh_token: rt1 });
-  check('reusing the rotated-away refresh token fails 4xx invalid_grant', reuse.status >= 400 && reuse.status < 500 && reuse.json?.error === 'invalid_grant', `${reuse.status} ${JSON.stringify(reuse.json)}`);
+  check('reusing the rotated-away refresh token fails like Dex (400 invalid_request "…claimed by another client.")', isDexRefreshInvalid(reuse), `${reuse.status} ${JSON.stringify(reuse.json)}`);
+  const reuseAgain = await tokenRequest(ctx, { grant_type: 'refresh_token', refresh_token: rt1 });
+  check('reusing it a second time gives the same Dex answer', isDexRefreshInvalid(reuseAgain), `${reuseAgain.status} ${JSON.stringify(reuseAgain.json)}`);
 
   let stats = await getJSON(`${issuer}/_test/stats`);
   check('stats: 1 code grant, 1 refresh, >=1 refresh failure', stats.authorization_code_grants === 1 && stats.refresh_grants === 1 && stats.refresh_failures >= 1, JSON.stringify(stats));
@@ -378,13 +385,18 @@ async function main() {
     const jwks = await getJSON(discovery.jwks_uri);
     const kids = jwks.keys.map((k) => k.kid);
     check('rotate-keys publishes new + old kid', rot.kid !== oldKid && kids.includes(rot.kid) && kids.includes(oldKid), JSON.stringify(kids));
+    // refresh before alice's next code grant: that grant replaces her refresh token (Dex)
+    const rr = await tokenRequest(ctx, { grant_type: 'refresh_token', refresh_token: ref2.json.refresh_token });
+    check('refresh tokens issued before rotation keep working', rr.status === 200 && decodeProtectedHeader(rr.json.id_token).kid === rot.kid, JSON.stringify(rr.json));
     const f = await loginFlow(ctx, 'alice@example.test', 'alice-password', {});
     const r = await tokenRequest(ctx, { grant_type: 'authorization_code', code: f.code, redirect_uri: REDIRECT_URI });
     rotatedIdToken = r.json?.id_token;
     check('tokens after rotation use the new kid', rotatedIdToken && decodeProtectedHeader(rotatedIdToken).kid === rot.kid);
-    const rr = await tokenRequest(ctx, { grant_type: 'refresh_token', refresh_token: ref2.json.refresh_token });
-    check('refresh tokens issued before rotation keep working', rr.status === 200 && decodeProtectedHeader(rr.json.id_token).kid === rot.kid, JSON.stringify(rr.json));
   }
+
+  // --- Dex: one refresh token per (user, client) -----------------------------------------
+  await oneRefreshTokenPerUserClient(ctx);
+  await multipleGrantsAllowed();
 
   // --- dashboard smoke test ---------------------------------------------------------------
   const dash = await startChild('dashboard.mjs', ['--port', '0', '--name', 'c1', '--issuer', issuer, '--client-id', CLIENT_ID], 'dashboard');
@@ -441,6 +453,141 @@ async function main() {
   });
   check('idp exits cleanly on SIGTERM', exitCode === 0, String(exitCode));
   check('idp never logs tokens', !idp.stderrLines.some((l) => l.includes(aliceIdToken.split('.')[2].slice(0, 20))));
+}
+
+// One authorization-code grant: log in with a fresh browser, redeem the code.
+const REMOTE = { clientId: 'remote', clientSecret: 'remote-secret', redirectUri: REMOTE_REDIRECT_URI };
+async function codeGrant(ctx, user, { client, scope, jar } = {}) {
+  const c = client || { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUri: REDIRECT_URI };
+  const f = await loginFlow(ctx, `${user}@example.test`, `${user}-password`, { clientId: c.clientId, redirectUri: c.redirectUri, ...(scope ? { scope } : {}) }, jar);
+  const r = await tokenRequest(ctx, { grant_type: 'authorization_code', code: f.code, redirect_uri: c.redirectUri }, c);
+  if (r.status !== 200) throw new Error(`code grant for ${user}/${c.clientId} failed: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+const refresh = (ctx, rt, client) => tokenRequest(ctx, { grant_type: 'refresh_token', refresh_token: rt }, client || {});
+
+async function oneRefreshTokenPerUserClient(ctx) {
+  const { issuer } = ctx;
+  await fetch(`${issuer}/_test/reset`, { method: 'POST' });
+  let g = await getJSON(`${issuer}/_test/grants`);
+  check('GET /_test/grants: rule on by default, counters reset', g.one_refresh_token_per_user_client === true
+    && g.authorization_code_grants === 0 && g.users['alice@example.test']?.authorization_code_grants === 0
+    && g.users['alice@example.test'].sub && typeof g.users['alice@example.test'].live_refresh_tokens_by_client === 'object', JSON.stringify(g).slice(0, 400));
+  // everything before this point ran with the rule on: never two live tokens per (user, client)
+  check('GET /_test/grants: at most one live refresh token per (user, client) so far',
+    Object.values(g.users).every((u) => Object.values(u.live_refresh_tokens_by_client).every((n) => n === 1)), JSON.stringify(g.users));
+  // live tokens left by earlier cases are replaced by the first grants below
+  const aliceBefore = g.users['alice@example.test'].live_refresh_tokens_by_client.selftest || 0;
+  const bobBefore = g.users['bob@example.test'].live_refresh_tokens_by_client.selftest || 0;
+
+  const a1 = await codeGrant(ctx, 'alice');
+  const b1 = await codeGrant(ctx, 'bob');
+  const r1 = await codeGrant(ctx, 'alice', { client: REMOTE });
+  const a1b = await refresh(ctx, a1.refresh_token);
+  check('one-token: first grant refreshes while it is the newest', a1b.status === 200 && a1b.json.refresh_token !== a1.refresh_token, JSON.stringify(a1b.json));
+
+  const a2 = await codeGrant(ctx, 'alice'); // a new login of alice at the same client
+  check('one-token: each code grant returns a distinct refresh token', a2.refresh_token && a2.refresh_token !== a1.refresh_token && a2.refresh_token !== a1b.json?.refresh_token);
+  const old = await refresh(ctx, a1b.json.refresh_token);
+  check('one-token: first grant\'s current refresh token refused after 2nd login (400 invalid_request, Dex text)', isDexRefreshInvalid(old), `${old.status} ${JSON.stringify(old.json)}`);
+  const older = await refresh(ctx, a1.refresh_token);
+  check('one-token: first grant\'s original (rotated) refresh token refused the same way', isDexRefreshInvalid(older), `${older.status} ${JSON.stringify(older.json)}`);
+
+  const a2b = await refresh(ctx, a2.refresh_token);
+  check('one-token: second grant\'s refresh token works and rotates', a2b.status === 200 && a2b.json.refresh_token && a2b.json.refresh_token !== a2.refresh_token
+    && decodePayload(a2b.json.id_token).email === 'alice@example.test', JSON.stringify(a2b.json));
+  const a2reuse = await refresh(ctx, a2.refresh_token);
+  check('one-token: rotated-away token of the live chain refused (Dex text)', isDexRefreshInvalid(a2reuse), `${a2reuse.status} ${JSON.stringify(a2reuse.json)}`);
+  const a2c = await refresh(ctx, a2b.json.refresh_token);
+  check('one-token: live chain keeps rotating after the reuse attempt', a2c.status === 200 && a2c.json.refresh_token !== a2b.json.refresh_token, JSON.stringify(a2c.json));
+
+  const b1b = await refresh(ctx, b1.refresh_token);
+  check('one-token: another user\'s grant at the same client is unaffected', b1b.status === 200 && decodePayload(b1b.json.id_token).email === 'bob@example.test', JSON.stringify(b1b.json));
+  const r1b = await refresh(ctx, r1.refresh_token, REMOTE);
+  check('one-token: same user\'s grant at another client is unaffected', r1b.status === 200 && decodePayload(r1b.json.id_token).aud === 'remote', JSON.stringify(r1b.json));
+
+  // a code grant without offline_access issues no refresh token and replaces nothing (Dex)
+  const n1 = await codeGrant(ctx, 'alice', { scope: 'openid email profile groups' });
+  const a2d = await refresh(ctx, a2c.json.refresh_token);
+  check('one-token: a login without offline_access leaves the refresh token alive', !n1.refresh_token && a2d.status === 200, JSON.stringify(a2d.json));
+
+  // two logins in the same browser (shared IdP session, possibly the same oidc-provider grant)
+  const jar = new CookieJar();
+  const s1 = await codeGrant(ctx, 'alice', { jar });
+  const s2 = await codeGrant(ctx, 'alice', { jar });
+  const s1r = await refresh(ctx, s1.refresh_token);
+  const s2r = await refresh(ctx, s2.refresh_token);
+  check('one-token: second login in the same browser also replaces the first', isDexRefreshInvalid(s1r) && s2r.status === 200, `${JSON.stringify(s1r.json)} / ${JSON.stringify(s2r.json)}`);
+  const a2e = await refresh(ctx, a2d.json.refresh_token);
+  check('one-token: ...and the earlier chain from another browser is gone as well', isDexRefreshInvalid(a2e), JSON.stringify(a2e.json));
+
+  const garbage = await refresh(ctx, 'no-such-refresh-token');
+  check('unknown refresh token refused with the same Dex answer', isDexRefreshInvalid(garbage), JSON.stringify(garbage.json));
+
+  // counters: alice a1 r1 a2 n1 s1 s2 = 6 code grants (5 with a refresh token), bob 1;
+  // replaced: a2 replaced a1's chain, s1 a2's, s2 s1's (+ what was live before a1 / b1)
+  const aliceReplaced = 3 + aliceBefore;
+  const st = await getJSON(`${issuer}/_test/stats`);
+  check('stats: code grants per user / client', st.authorization_code_grants === 7
+    && st.authorization_code_grants_by_account_email['alice@example.test'] === 6 && st.authorization_code_grants_by_account_email['bob@example.test'] === 1
+    && st.authorization_code_grants_by_client.selftest === 6 && st.authorization_code_grants_by_client.remote === 1
+    && st.authorization_code_grants_by_sub[g.users['alice@example.test'].sub] === 6 && st.refresh_tokens_issued === 6, JSON.stringify(st));
+  check('stats: replaced tokens and refusal reasons', st.refresh_tokens_replaced === aliceReplaced + bobBefore
+    && st.refresh_tokens_replaced_by_account_email['alice@example.test'] === aliceReplaced
+    && (st.refresh_tokens_replaced_by_account_email['bob@example.test'] || 0) === bobBefore
+    && st.refresh_failures === 6 && st.refresh_failures_by_error.invalid_request === 6
+    && st.refresh_failures_by_reason.replaced === 4 && st.refresh_failures_by_reason.reused === 1 && st.refresh_failures_by_reason.unknown === 1
+    && st.refresh_failures_by_account_email['alice@example.test'] === 5 && !st.refresh_failures_by_account_email['bob@example.test'], JSON.stringify(st));
+  check('stats: refresh calls per user', st.refresh_by_account_email['alice@example.test'] === 6 && st.refresh_by_account_email['bob@example.test'] === 1 && st.refresh_grants === 7, JSON.stringify(st.refresh_by_account_email));
+  g = await getJSON(`${issuer}/_test/grants`);
+  const ga = g.users['alice@example.test'];
+  const gb = g.users['bob@example.test'];
+  check('GET /_test/grants per user', ga.authorization_code_grants === 6 && ga.refresh_grants === 6 && ga.refresh_failures === 5 && ga.refresh_tokens_replaced === aliceReplaced
+    && gb.authorization_code_grants === 1 && gb.refresh_grants === 1 && gb.refresh_failures === 0 && gb.refresh_tokens_replaced === bobBefore
+    && g.authorization_code_grants === 7 && g.refresh_tokens_issued === 6 && g.refresh_tokens_replaced === aliceReplaced + bobBefore
+    && g.refresh_grants === 7 && g.refresh_failures === 6, JSON.stringify(g).slice(0, 600));
+  check('GET /_test/grants: one live refresh token per (user, client)', JSON.stringify(ga.live_refresh_tokens_by_client) === '{"remote":1,"selftest":1}'
+    || JSON.stringify(ga.live_refresh_tokens_by_client) === '{"selftest":1,"remote":1}', JSON.stringify(ga.live_refresh_tokens_by_client));
+  check('GET /_test/grants: bob keeps his one live token', gb.live_refresh_tokens_by_client.selftest === 1, JSON.stringify(gb));
+}
+
+// The rule can be turned off: --multiple-grants, or "one_refresh_token_per_user_client": false.
+async function multipleGrantsAllowed() {
+  const cfgFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'idp-selftest-')), 'idp.json');
+  fs.writeFileSync(cfgFile, JSON.stringify({ one_refresh_token_per_user_client: false }));
+  const variants = [
+    { label: '--multiple-grants', args: ['--multiple-grants'], env: {}, off: true },
+    { label: 'JSON one_refresh_token_per_user_client:false', args: ['--config', cfgFile], env: {}, off: true },
+    { label: 'IDP_CONFIG false + --no-multiple-grants (flag wins)', args: ['--no-multiple-grants'], env: { IDP_CONFIG: '{"one_refresh_token_per_user_client":false}' }, off: false },
+  ];
+  try {
+    for (const v of variants) {
+      const p = await startChild('idp.mjs', ['--client', `${CLIENT_ID}:${CLIENT_SECRET}:${REDIRECT_URI}`, ...v.args], `idp(${v.label})`, v.env);
+      const c = { issuer: p.info.issuer, discovery: await getJSON(`${p.info.issuer}/.well-known/openid-configuration`) };
+      const x1 = await codeGrant(c, 'alice');
+      const x2 = await codeGrant(c, 'alice');
+      const y1 = await refresh(c, x1.refresh_token);
+      const y2 = await refresh(c, x2.refresh_token);
+      const g = await getJSON(`${c.issuer}/_test/grants`);
+      const ga = g.users['alice@example.test'];
+      if (v.off) {
+        check(`${v.label}: both grants of one user at one client refresh`, y1.status === 200 && y2.status === 200
+          && g.one_refresh_token_per_user_client === false && ga.refresh_tokens_replaced === 0 && ga.live_refresh_tokens_by_client.selftest === 2,
+        `${JSON.stringify(y1.json)} / ${JSON.stringify(y2.json)} / ${JSON.stringify(g).slice(0, 300)}`);
+        const reuse = await refresh(c, x1.refresh_token);
+        check(`${v.label}: a rotated-away token is still refused the Dex way`, isDexRefreshInvalid(reuse), JSON.stringify(reuse.json));
+      } else {
+        check(`${v.label}: rule on again`, g.one_refresh_token_per_user_client === true && isDexRefreshInvalid(y1) && y2.status === 200
+          && ga.live_refresh_tokens_by_client.selftest === 1, JSON.stringify(g).slice(0, 300));
+      }
+      await new Promise((resolve) => {
+        p.child.once('exit', resolve);
+        p.child.kill('SIGTERM');
+      });
+    }
+  } finally {
+    fs.rmSync(path.dirname(cfgFile), { recursive: true, force: true });
+  }
 }
 
 try {
