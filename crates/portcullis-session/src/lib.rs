@@ -18,4 +18,4 @@ pub mod state;
 pub mod store;
 
 pub use codec::{CodecError, Key, KeyError, Keyring};
-pub use state::SessionState;
+pub use state::{GrantRef, SessionState};

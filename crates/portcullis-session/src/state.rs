@@ -31,6 +31,46 @@ pub struct SessionState {
     /// Absolute end of the session (unix seconds): no refresh extends it.
     #[serde(rename = "ea")]
     pub expires_at: u64,
+    /// The provider grant this session shares with the user's other sessions (Redis
+    /// store), or `None` when the session holds its own tokens (the cookie store, and
+    /// Redis sessions created before grants were shared). Never sealed into a cookie.
+    #[serde(skip)]
+    pub grant: Option<GrantRef>,
+}
+
+/// Where a session's tokens live when they are shared: the grant's id and the sealed
+/// bytes the tokens were read from, so that writing a refresh back can check that no
+/// newer sign-in replaced the grant in between (compare-and-set).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GrantRef {
+    /// The grant's id: a hash of the provider's issuer and the user's `sub`.
+    pub id: String,
+    /// The sealed grant as read (empty for a grant about to be created).
+    pub seen: std::sync::Arc<str>,
+}
+
+impl GrantRef {
+    /// The grant of the user `sub` at `issuer`: one per user, whatever the device.
+    pub fn for_user(issuer: &str, sub: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(issuer.as_bytes());
+        h.update([0]);
+        h.update(sub.as_bytes());
+        let digest = h.finalize();
+        Self {
+            id: digest[..16].iter().map(|b| format!("{b:02x}")).collect(),
+            seen: std::sync::Arc::from(""),
+        }
+    }
+}
+
+impl std::fmt::Debug for GrantRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantRef")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for SessionState {
@@ -46,6 +86,7 @@ impl std::fmt::Debug for SessionState {
             )
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("grant", &self.grant)
             .finish()
     }
 }
@@ -65,6 +106,12 @@ impl SessionState {
     /// seconds (or already has), and there is a refresh token to do it with.
     pub fn needs_refresh(&self, now: u64, before: u64) -> bool {
         self.refresh_token.is_some() && self.id_token_expires_at <= now.saturating_add(before)
+    }
+
+    /// The key refreshes of this session are coordinated under: its grant when it
+    /// shares one (every session of the user refreshes it once), else its own id.
+    pub fn refresh_key(&self) -> &str {
+        self.grant.as_ref().map_or(&self.id, |g| &g.id)
     }
 
     /// Whether the ID token may still be forwarded at `now` (unix seconds).
@@ -87,6 +134,7 @@ mod tests {
             refresh_token: Some("refresh-secret".into()),
             created_at: 1,
             expires_at: 20,
+            grant: None,
         };
         let d = format!("{s:?}");
         assert!(!d.contains("secret.jwt") && !d.contains("refresh-secret"));

@@ -16,10 +16,13 @@ mod contract;
 mod cookie;
 mod redis;
 mod redis_conn;
+mod redis_lock;
 
 pub use self::contract::{SessionStore, StoreError};
 pub use self::cookie::CookieStore;
-pub use self::redis::{Located, RedisLock, RedisSettings, RedisStore, SessionInfo, redact_url};
+pub use self::redis::{
+    GrantEnd, Located, RedisLock, RedisSettings, RedisStore, SessionInfo, Stored, redact_url,
+};
 pub use self::redis_conn::Topology;
 
 use crate::state::SessionState;

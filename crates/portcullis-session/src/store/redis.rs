@@ -5,10 +5,25 @@
 //!   the user name, for revocation), `c`/`e` (created/expires, unix seconds). Its TTL is
 //!   the session's absolute end.
 //! - `u:<user hash>`: the set of session ids of one user.
-//! - `l:<id>`: the refresh lock of one session (a random token, with a lease).
+//! - `g:<grant id>`: the user's provider grant, shared by all of the user's sessions
+//!   (the grant id hashes the issuer and the user's `sub`): a hash with `d` (the ID
+//!   token, its expiry and the refresh token, sealed with the cookie keyring under the
+//!   grant's name) and one `s:<session id>` field per session on it. Its TTL is the
+//!   latest end of those sessions. A session's own `d` then holds only its id and
+//!   bounds, and its hash names the grant in `g`.
+//! - `l:<id>` / `l:g:<grant id>`: the refresh lock of one session or of one grant (a
+//!   random token, with a lease).
 //!
-//! The cookie holds a ticket `{id, secret}` sealed with the cookie keyring; the secret
-//! exists only in the cookie, so Redis alone cannot open any session.
+//! Why one grant per user: Dex keeps ONE refresh token per (user, client) and deletes
+//! the previous one at every new sign-in, so a second device's sign-in would kill the
+//! first device's refresh token. With the grant shared, the new sign-in replaces the
+//! grant and every session of the user moves to it on its next request.
+//!
+//! The cookie holds a ticket `{id, secret, grant id}` sealed with the cookie keyring;
+//! the secret exists only in the cookie and the keyring only in the process, so a
+//! Redis dump alone opens neither a session nor a grant. Sessions created before grants
+//! were shared (a ticket without a grant id) keep their own tokens in `d`, and keep
+//! working until they end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,50 +33,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::contract::{SessionStore, StoreError};
-use super::redis_conn::{Conn, Topology};
+use super::redis_conn::Conn;
+pub use super::redis_conn::{RedisSettings, redact_url};
+pub use super::redis_lock::RedisLock;
 use crate::codec::random_token;
-use crate::{Key, Keyring, SessionState};
-
-/// How to reach Redis.
-#[derive(Clone)]
-pub struct RedisSettings {
-    /// Standalone, Sentinel or Cluster, with addresses (`redis://` or `rediss://`).
-    pub topology: Topology,
-    /// Prefix of every key, so several deployments can share one Redis.
-    pub key_prefix: String,
-    /// Bound on connecting and on each command.
-    pub timeout: Duration,
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password.
-        let redacted: Vec<String> = match &self.topology {
-            Topology::Standalone(u) => vec![redact_url(u)],
-            Topology::Sentinel { sentinels, .. } => {
-                sentinels.iter().map(|u| redact_url(u)).collect()
-            }
-            Topology::Cluster(nodes) => nodes.iter().map(|u| redact_url(u)).collect(),
-        };
-        f.debug_struct("RedisSettings")
-            .field("addresses", &redacted)
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-/// The URL without its password, for logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable redis url>".to_owned(),
-    }
-}
+use crate::{GrantRef, Key, Keyring, SessionState};
 
 /// What the cookie carries with the Redis store.
 #[derive(Serialize, Deserialize)]
@@ -70,14 +46,58 @@ struct Ticket {
     i: String,
     /// Per-session secret (base64url, 32 bytes).
     k: String,
+    /// The grant the session's tokens live in (absent: the session holds them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    g: Option<String>,
 }
 
-/// An opened ticket: the Redis key of a session and its secret (see
-/// [`RedisStore::locate`]).
+/// What a session's own `d` holds when its tokens live in a grant.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    #[serde(rename = "id")]
+    id: String,
+    #[serde(rename = "ca")]
+    created_at: u64,
+    #[serde(rename = "ea")]
+    expires_at: u64,
+}
+
+/// What a grant's `d` holds.
+#[derive(Serialize, Deserialize)]
+struct Grant {
+    #[serde(rename = "it")]
+    id_token: String,
+    #[serde(rename = "ie")]
+    id_token_expires_at: u64,
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+/// An opened ticket: the Redis keys of a session (and of its grant) and its secret
+/// (see [`RedisStore::locate`]).
 pub struct Located {
     key: String,
     id: String,
     secret: String,
+    grant: Option<(String, String)>,
+}
+
+/// A session as stored: its own sealed record and, when it shares one, its grant's.
+/// Equal values open to equal sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    session: String,
+    grant: Option<String>,
+}
+
+/// How ending a grant after a refused refresh went.
+#[derive(Debug)]
+pub enum GrantEnd {
+    /// The grant and every session on it are gone (how many sessions).
+    Ended(usize),
+    /// A newer sign-in (or refresh) replaced the grant after the refused token was
+    /// read: nothing was ended, the sessions use the new grant.
+    Replaced,
 }
 
 impl std::fmt::Debug for Located {
@@ -138,26 +158,59 @@ fn data_name(id: &str) -> String {
     format!("portcullis-session:{id}")
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn grant_name(id: &str) -> String {
+    format!("portcullis-grant:{id}")
+}
+
+/// Replaces a grant's tokens (a new sign-in) and adds a session to it; the grant lives
+/// as long as its longest session. KEYS[1] grant; ARGV: sealed, session id, seconds the
+/// session has left.
+const JOIN_GRANT: &str = r"
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 's:' .. ARGV[2], '1')
+local want = tonumber(ARGV[3])
+if redis.call('TTL', KEYS[1]) < want then redis.call('EXPIRE', KEYS[1], want) end
+return 1
+";
+/// Writes refreshed tokens only if the grant still holds what the refresh started
+/// from: a newer sign-in wins, and an ended grant stays ended. 1 written, 0 replaced,
+/// -1 gone. KEYS[1] grant; ARGV: seen, new.
+const UPDATE_GRANT: &str = r"
+local d = redis.call('HGET', KEYS[1], 'd')
+if not d then return -1 end
+if d ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'd', ARGV[2])
+return 1
+";
+/// Removes a session from its grant, and the grant with its last session.
+/// KEYS[1] grant; ARGV[1] session id.
+const LEAVE_GRANT: &str = r"
+redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
+if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
+return 1
+";
+/// Ends a grant whose refresh was refused, if it still holds the refused tokens;
+/// returns its sessions' fields, or false when it was replaced meanwhile.
+/// KEYS[1] grant; ARGV[1] seen.
+const END_GRANT: &str = r"
+local d = redis.call('HGET', KEYS[1], 'd')
+if d and d ~= ARGV[1] then return false end
+local fields = redis.call('HKEYS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return fields
+";
+
 /// Sets the session data only if the session still exists (a revoked session must not
 /// be resurrected by a refresh that finished after the revocation).
 const UPDATE_IF_EXISTS: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'd', ARGV[1])
   return 1
-end
-return 0
-";
-/// Extends the lock's lease if we still hold it.
-const RENEW_LOCK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-";
-/// Releases the lock if we still hold it.
-const RELEASE_LOCK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 ";
@@ -195,6 +248,21 @@ impl RedisStore {
         format!("{}l:{id}", self.prefix)
     }
 
+    fn grant_key(&self, id: &str) -> String {
+        format!("{}g:{id}", self.prefix)
+    }
+
+    /// Runs a store operation under the store's timeout.
+    async fn bounded_store<T>(
+        &self,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout * 2, f).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable("redis timed out".into())),
+        }
+    }
+
     /// Runs one command (or pipeline) under the store's timeout.
     async fn bounded<T>(
         &self,
@@ -221,28 +289,109 @@ impl RedisStore {
         let ticket = self.ticket(cookie)?;
         Ok(Located {
             key: self.session_key(&ticket.i),
+            grant: ticket.g.map(|g| (self.grant_key(&g), g)),
             id: ticket.i,
             secret: ticket.k,
         })
     }
 
-    /// The sealed session as stored, or `None` once it is gone (signed out, revoked,
-    /// expired). One `HGET`.
-    pub async fn fetch(&self, at: &Located) -> Result<Option<String>, StoreError> {
+    /// The session as stored, or `None` once it is gone (signed out, revoked, expired,
+    /// or its grant ended). One `HGET`, or two sent together for a shared grant.
+    pub async fn fetch(&self, at: &Located) -> Result<Option<Stored>, StoreError> {
         let mut conn = self.conn.clone();
-        self.bounded(conn.hget(&at.key, "d")).await
+        let Some((grant_key, _)) = &at.grant else {
+            let session: Option<String> = self.bounded(conn.hget(&at.key, "d")).await?;
+            return Ok(session.map(|session| Stored {
+                session,
+                grant: None,
+            }));
+        };
+        let mut conn2 = self.conn.clone();
+        let (session, grant) = tokio::join!(
+            self.bounded(conn.hget::<_, _, Option<String>>(&at.key, "d")),
+            self.bounded(conn2.hget::<_, _, Option<String>>(grant_key, "d")),
+        );
+        match (session?, grant?) {
+            (Some(session), Some(grant)) => Ok(Some(Stored {
+                session,
+                grant: Some(grant),
+            })),
+            // A session whose grant ended (refused refresh, revocation) is over.
+            _ => Ok(None),
+        }
     }
 
     /// Opens what [`fetch`](Self::fetch) returned. A session sealed for another id (data
     /// copied between keys) does not open.
-    pub fn open(&self, at: &Located, sealed: &str) -> Result<SessionState, StoreError> {
-        let session: SessionState = session_keyring(&at.secret)?
-            .open_json(&data_name(&at.id), sealed)
+    pub fn open(&self, at: &Located, stored: &Stored) -> Result<SessionState, StoreError> {
+        let keyring = session_keyring(&at.secret)?;
+        let (Some((_, grant_id)), Some(sealed_grant)) = (&at.grant, &stored.grant) else {
+            let session: SessionState = keyring
+                .open_json(&data_name(&at.id), &stored.session)
+                .map_err(StoreError::Undecodable)?;
+            if session.id != at.id {
+                return Err(StoreError::Undecodable(crate::CodecError::Tampered));
+            }
+            return Ok(session);
+        };
+        let record: Record = keyring
+            .open_json(&data_name(&at.id), &stored.session)
             .map_err(StoreError::Undecodable)?;
-        if session.id != at.id {
+        if record.id != at.id {
             return Err(StoreError::Undecodable(crate::CodecError::Tampered));
         }
-        Ok(session)
+        let grant: Grant = self
+            .keyring
+            .open_json(&grant_name(grant_id), sealed_grant)
+            .map_err(StoreError::Undecodable)?;
+        Ok(SessionState {
+            id: record.id,
+            id_token: grant.id_token,
+            id_token_expires_at: grant.id_token_expires_at,
+            refresh_token: grant.refresh_token,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            grant: Some(GrantRef {
+                id: grant_id.clone(),
+                seen: Arc::from(sealed_grant.as_str()),
+            }),
+        })
+    }
+
+    fn seal_grant(&self, id: &str, session: &SessionState) -> Result<String, StoreError> {
+        let grant = Grant {
+            id_token: session.id_token.clone(),
+            id_token_expires_at: session.id_token_expires_at,
+            refresh_token: session.refresh_token.clone(),
+        };
+        self.keyring
+            .seal_json(&grant_name(id), &grant)
+            .map_err(StoreError::Seal)
+    }
+
+    /// Ends a grant whose refresh token the provider refused, with every session on
+    /// it, unless a newer sign-in replaced the grant since `seen` was read.
+    pub async fn end_grant(&self, grant: &GrantRef) -> Result<GrantEnd, StoreError> {
+        let mut conn = self.conn.clone();
+        let script = redis::Script::new(END_GRANT);
+        let fields: Option<Vec<String>> = self
+            .bounded(
+                script
+                    .key(self.grant_key(&grant.id))
+                    .arg(&*grant.seen)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        let Some(fields) = fields else {
+            return Ok(GrantEnd::Replaced);
+        };
+        let mut ended = 0;
+        for id in fields.iter().filter_map(|f| f.strip_prefix("s:")) {
+            if self.revoke_id(id).await? {
+                ended += 1;
+            }
+        }
+        Ok(GrantEnd::Ended(ended))
     }
 
     /// The sessions of `user`, oldest first. Stale index entries are dropped.
@@ -278,8 +427,9 @@ impl RedisStore {
         let ids: Vec<String> = self.bounded(conn.smembers(&set)).await?;
         let mut deleted = 0;
         for id in &ids {
-            let n: usize = self.bounded(conn.del(self.session_key(id))).await?;
-            deleted += n;
+            if self.revoke_id(id).await? {
+                deleted += 1;
+            }
         }
         let _: i64 = self.bounded(conn.del(&set)).await?;
         Ok(deleted)
@@ -289,65 +439,99 @@ impl RedisStore {
     pub async fn revoke_id(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let key = self.session_key(id);
-        let user: Option<String> = self.bounded(conn.hget(&key, "u")).await?;
+        let (user, grant): (Option<String>, Option<String>) =
+            self.bounded(conn.hmget(&key, &["u", "g"])).await?;
         let n: usize = self.bounded(conn.del(&key)).await?;
         if let Some(u) = user {
             let _: i64 = self.bounded(conn.srem(self.user_key(&u), id)).await?;
         }
+        if let Some(g) = grant {
+            let script = redis::Script::new(LEAVE_GRANT);
+            let _: i64 = self
+                .bounded(
+                    script
+                        .key(self.grant_key(&g))
+                        .arg(id)
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+        }
         Ok(n > 0)
     }
 
-    /// Tries to take the refresh lock of session `id` for `lease`. `None`: another
-    /// request (on any replica) holds it.
+    /// Tries to take the refresh lock `id` (a session's, or `g:<grant id>`) for
+    /// `lease`. `None`: another request (on any replica) holds it.
     pub async fn try_lock(
         &self,
         id: &str,
         lease: Duration,
     ) -> Result<Option<RedisLock>, StoreError> {
-        let token = random_token(16).map_err(StoreError::Seal)?;
-        let key = self.lock_key(id);
-        let mut conn = self.conn.clone();
-        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
-        let opts = redis::SetOptions::default()
-            .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(redis::SetExpiry::PX(lease_ms));
-        let set: Option<String> = self.bounded(conn.set_options(&key, &token, opts)).await?;
-        Ok(set.map(|_| RedisLock {
-            conn: self.conn.clone(),
-            key,
-            token,
-            lease_ms,
-            renewal: None,
-        }))
+        self.bounded_store(RedisLock::try_take(
+            self.conn.clone(),
+            self.lock_key(id),
+            lease,
+        ))
+        .await
     }
 }
 
 impl SessionStore for RedisStore {
     async fn create(&self, session: &SessionState, user: &str) -> Result<String, StoreError> {
         let secret = random_token(32).map_err(StoreError::Seal)?;
-        let data = session_keyring(&secret)?
-            .seal_json(&data_name(&session.id), session)
-            .map_err(StoreError::Seal)?;
+        let keyring = session_keyring(&secret)?;
+        let grant = session.grant.as_ref().map(|g| g.id.clone());
+        let data = match &grant {
+            Some(_) => keyring.seal_json(
+                &data_name(&session.id),
+                &Record {
+                    id: session.id.clone(),
+                    created_at: session.created_at,
+                    expires_at: session.expires_at,
+                },
+            ),
+            None => keyring.seal_json(&data_name(&session.id), session),
+        }
+        .map_err(StoreError::Seal)?;
         let uh = user_hash(user);
         let key = self.session_key(&session.id);
         let set = self.user_key(&uh);
         let expire_at = i64::try_from(session.expires_at).unwrap_or(i64::MAX);
-        // Separate commands, not MULTI: in a Cluster the two keys live in different
-        // slots. The index goes first, so every stored session is revocable.
+        // Separate commands, not MULTI: in a Cluster the keys live in different slots.
+        // The index goes first, so every stored session is revocable; then the grant
+        // (this sign-in's tokens replace the user's, for every session of the user),
+        // so a stored session never names a grant that does not exist.
         let mut conn = self.conn.clone();
         let _: i64 = self.bounded(conn.sadd(&set, &session.id)).await?;
         let _: bool = self.bounded(conn.expire_at(&set, expire_at)).await?;
-        let fields = [
+        if let Some(g) = &grant {
+            let sealed = self.seal_grant(g, session)?;
+            let script = redis::Script::new(JOIN_GRANT);
+            let _: i64 = self
+                .bounded(
+                    script
+                        .key(self.grant_key(g))
+                        .arg(sealed)
+                        .arg(&session.id)
+                        .arg(session.expires_at.saturating_sub(unix_now()).max(1))
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+        }
+        let mut fields = vec![
             ("d", data),
             ("u", uh),
             ("c", session.created_at.to_string()),
             ("e", session.expires_at.to_string()),
         ];
+        if let Some(g) = &grant {
+            fields.push(("g", g.clone()));
+        }
         let () = self.bounded(conn.hset_multiple(&key, &fields)).await?;
         let _: bool = self.bounded(conn.expire_at(&key, expire_at)).await?;
         let ticket = Ticket {
             i: session.id.clone(),
             k: secret,
+            g: grant,
         };
         self.keyring
             .seal_json(&self.name, &ticket)
@@ -357,13 +541,36 @@ impl SessionStore for RedisStore {
     async fn load(&self, cookie: &str) -> Result<Option<SessionState>, StoreError> {
         let at = self.locate(cookie)?;
         match self.fetch(&at).await? {
-            Some(sealed) => self.open(&at, &sealed).map(Some),
+            Some(stored) => self.open(&at, &stored).map(Some),
             None => Ok(None),
         }
     }
 
     async fn update(&self, cookie: &str, session: &SessionState) -> Result<String, StoreError> {
         let ticket = self.ticket(cookie)?;
+        if let (Some(g), Some(seen)) = (&ticket.g, &session.grant) {
+            // The grant is written only if it still holds what this refresh started
+            // from: a sign-in that replaced it meanwhile (on any device) wins, and a
+            // grant that ended stays ended.
+            let sealed = self.seal_grant(g, session)?;
+            let mut conn = self.conn.clone();
+            let script = redis::Script::new(UPDATE_GRANT);
+            let written: i64 = self
+                .bounded(
+                    script
+                        .key(self.grant_key(g))
+                        .arg(&*seen.seen)
+                        .arg(sealed)
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+            if written == 0 {
+                tracing::info!(
+                    "a newer sign-in replaced the grant during a refresh; its tokens are kept"
+                );
+            }
+            return Ok(cookie.to_owned());
+        }
         let data = session_keyring(&ticket.k)?
             .seal_json(&data_name(&ticket.i), session)
             .map_err(StoreError::Seal)?;
@@ -396,74 +603,6 @@ impl SessionStore for RedisStore {
             Err(StoreError::Unavailable(format!(
                 "unexpected PING answer {pong:?}"
             )))
-        }
-    }
-}
-
-/// A held refresh lock. Its lease is renewed in the background while the provider
-/// call runs ([`RedisLock::keep_alive`]), so a slow provider does not let a second
-/// replica start a competing refresh; if this process dies, the lease expires.
-pub struct RedisLock {
-    conn: Conn,
-    key: String,
-    token: String,
-    lease_ms: u64,
-    renewal: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for RedisLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLock")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisLock {
-    /// Starts renewing the lease every third of its length.
-    pub fn keep_alive(&mut self) {
-        let mut conn = self.conn.clone();
-        let key = self.key.clone();
-        let token = self.token.clone();
-        let lease_ms = self.lease_ms;
-        self.renewal = Some(tokio::spawn(async move {
-            let script = redis::Script::new(RENEW_LOCK);
-            loop {
-                tokio::time::sleep(Duration::from_millis((lease_ms / 3).max(1))).await;
-                let renewed: redis::RedisResult<i64> = script
-                    .key(&key)
-                    .arg(&token)
-                    .arg(lease_ms)
-                    .invoke_async(&mut conn)
-                    .await;
-                if !matches!(renewed, Ok(1)) {
-                    return;
-                }
-            }
-        }));
-    }
-
-    /// Releases the lock (only if still ours).
-    pub async fn release(mut self) {
-        if let Some(r) = self.renewal.take() {
-            r.abort();
-        }
-        let script = redis::Script::new(RELEASE_LOCK);
-        let released: redis::RedisResult<i64> = script
-            .key(&self.key)
-            .arg(&self.token)
-            .invoke_async(&mut self.conn)
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, "could not release a refresh lock; its lease will expire");
-        }
-    }
-}
-
-impl Drop for RedisLock {
-    fn drop(&mut self) {
-        if let Some(r) = self.renewal.take() {
-            r.abort();
         }
     }
 }

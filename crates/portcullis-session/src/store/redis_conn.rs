@@ -173,3 +173,44 @@ impl ConnectionLike for Conn {
         }
     }
 }
+
+/// How to reach Redis.
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// Standalone, Sentinel or Cluster, with addresses (`redis://` or `rediss://`).
+    pub topology: Topology,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Bound on connecting and on each command.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        let redacted: Vec<String> = match &self.topology {
+            Topology::Standalone(u) => vec![redact_url(u)],
+            Topology::Sentinel { sentinels, .. } => {
+                sentinels.iter().map(|u| redact_url(u)).collect()
+            }
+            Topology::Cluster(nodes) => nodes.iter().map(|u| redact_url(u)).collect(),
+        };
+        f.debug_struct("RedisSettings")
+            .field("addresses", &redacted)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable redis url>".to_owned(),
+    }
+}

@@ -24,6 +24,7 @@ fn session(user_token: &str) -> SessionState {
         refresh_token: Some(format!("{user_token}-refresh-token")),
         created_at: now,
         expires_at: now + 3600,
+        grant: None,
     }
 }
 
@@ -192,14 +193,22 @@ async fn redis_store_conforms() {
     .await;
 }
 
-/// A dump of Redis alone reveals no tokens: values are sealed with per-session
-/// secrets that only the cookies hold.
+/// A dump of Redis alone reveals no tokens: sessions are sealed with per-session
+/// secrets that only the cookies hold, grants with the cookie keyring that only the
+/// processes hold.
 #[tokio::test]
 async fn redis_dump_reveals_no_tokens() {
     let Some(server) = redis_server() else { return };
     let store = redis_store(server.port, "p:").await;
     let s = session("carol");
     store.create(&s, "carol@example.test").await.unwrap();
+    // A session whose tokens live in the user's shared grant.
+    let mut shared = session("erin");
+    shared.grant = Some(portcullis_session::GrantRef::for_user(
+        "https://i.test",
+        "erin",
+    ));
+    store.create(&shared, "erin@example.test").await.unwrap();
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", server.port)).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -245,10 +254,17 @@ async fn redis_dump_reveals_no_tokens() {
             "{k} expires with the session (ttl {ttl})"
         );
     }
+    assert!(
+        keys.iter().any(|k| k.starts_with("p:g:")),
+        "a grant is stored"
+    );
     for secret in [
         "carol-refresh-token",
         "carol-id-token",
         "carol@example.test",
+        "erin-refresh-token",
+        "erin-id-token",
+        "erin@example.test",
     ] {
         assert!(!dump.contains(secret), "{secret} readable in Redis");
     }
@@ -390,4 +406,5 @@ async fn redis_outage_and_recovery() {
     );
 }
 
+mod grants;
 mod topologies;
