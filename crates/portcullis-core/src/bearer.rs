@@ -187,6 +187,7 @@ impl Bearer {
             refresh_token: None,
             created_at: now,
             expires_at: exp,
+            grant: None,
         };
         let Some(prepared) = Prepared::new(session, claim_names, headers) else {
             return Outcome::Invalid("token lacks the username claim".into());

@@ -16,6 +16,7 @@
 //! - [`prepared`]: a session opened once, and the cache of them.
 //! - [`refresh`]: the refresh single flight, in a process and across replicas.
 //! - [`bearer`]: bearer-token verification (tokens become prepared sessions too).
+//! - `signed_out`: cookie-store sessions this process saw signed out.
 //! - [`sessions`]: [`Sessions`], the lookup every endpoint asks, and its outcomes.
 //!
 //! # Invariants owned here
@@ -34,5 +35,6 @@ pub mod provider;
 pub mod redirect;
 pub mod refresh;
 pub mod sessions;
+mod signed_out;
 
 pub use sessions::{Lookup, SessionSettings, Sessions};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 use portcullis_oidc::Claims;
 use portcullis_session::SessionState;
-use portcullis_session::store::Located;
+use portcullis_session::store::{Located, Stored};
 
 use crate::identity::{ClaimSettings, HeaderSettings, Identity, identity_headers};
 
@@ -21,6 +21,8 @@ pub struct Prepared {
     pub identity: Identity,
     /// The token and identity headers `/oauth2/auth` answers with.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The ID token's lifetime as issued (`exp - iat`, seconds), when it says.
+    pub token_lifetime: Option<u64>,
 }
 
 impl Prepared {
@@ -33,11 +35,27 @@ impl Prepared {
         let parsed = Claims::from_verified_jwt(&session.id_token)?;
         let identity = Identity::from_claims(&parsed, claims)?;
         let headers = identity_headers(headers, &session.id_token, &identity);
+        let token_lifetime = parsed
+            .expires_at()
+            .zip(parsed.issued_at())
+            .map(|(exp, iat)| exp.saturating_sub(iat));
         Some(Self {
             state: session,
             identity,
             headers,
+            token_lifetime,
         })
+    }
+
+    /// How long before its token's expiry this session is refreshed: `before`, but
+    /// never more than a third of the token's own lifetime, so that a provider issuing
+    /// tokens shorter than `before` (Dex `expiry.idTokens: 1m` against the default
+    /// 60 s) is not asked for a refresh on every request.
+    pub fn refresh_window(&self, before: u64) -> u64 {
+        match self.token_lifetime {
+            Some(lifetime) => before.min(lifetime / 3),
+            None => before,
+        }
     }
 }
 
@@ -61,7 +79,7 @@ pub struct PreparedCache {
 pub(crate) struct Cached {
     pub(crate) prepared: Arc<Prepared>,
     /// Redis store: the opened ticket, and the sealed bytes `prepared` came from.
-    pub(crate) redis: Option<(Arc<Located>, Arc<str>)>,
+    pub(crate) redis: Option<(Arc<Located>, Arc<Stored>)>,
 }
 
 impl PreparedCache {

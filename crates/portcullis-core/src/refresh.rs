@@ -5,13 +5,14 @@
 //! time, and every request that needed it must get its result — including requests
 //! that arrive a little later still carrying the pre-refresh cookie.
 //!
-//! - **In a process** ([`Refresher`]): requests are grouped by *(session id, hash of
-//!   the refresh token)*. The first runs the refresh; the others await the same
+//! - **In a process** ([`Refresher`]): requests are grouped by *(grant or session id,
+//!   hash of the refresh token)*: all sessions of a user that share a grant (Redis
+//!   store) refresh it once. The first runs the refresh; the others await the same
 //!   `OnceCell`. The outcome is kept for `refresh_grace`, so a request with the old
 //!   cookie is served the new session (and its `Set-Cookie`) instead of replaying the
 //!   rotated token.
 //! - **Across replicas** (Redis store): the refresher takes the session's Redis lock
-//!   (lease renewed while the provider call runs). A replica that finds the lock taken
+//!   (lease renewed while the provider call runs), the grant's when it shares one. A replica that finds the lock taken
 //!   polls the stored session until the refresh token changes (someone refreshed) or
 //!   the lock is free (then it tries again). Whoever gets the lock checks the stored
 //!   session again first, so a refresh that already happened is never repeated.
@@ -21,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_oidc::OidcError;
-use portcullis_session::SessionState;
-use portcullis_session::store::{AnyStore, SessionStore};
+use portcullis_session::store::{AnyStore, GrantEnd, RedisStore, SessionStore};
+use portcullis_session::{GrantRef, SessionState};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -100,7 +101,7 @@ fn slot_key(session: &SessionState) -> String {
     let rt = session.refresh_token.as_deref().unwrap_or_default();
     let digest = Sha256::digest(rt.as_bytes());
     let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:{hash}", session.id)
+    format!("{}:{hash}", session.refresh_key())
 }
 
 impl Refresher {
@@ -162,7 +163,7 @@ async fn run(deps: RefreshDeps<'_>, cookie: &str, session: &SessionState) -> Out
                 let lock = match observe::store(
                     deps.observer,
                     StoreOp::Lock,
-                    redis.try_lock(&session.id, LOCK_LEASE),
+                    redis.try_lock(&lock_name(session), LOCK_LEASE),
                 )
                 .await
                 {
@@ -214,6 +215,14 @@ async fn run(deps: RefreshDeps<'_>, cookie: &str, session: &SessionState) -> Out
     }
 }
 
+/// The Redis lock a refresh of `session` takes: its grant's when it shares one.
+fn lock_name(session: &SessionState) -> String {
+    match &session.grant {
+        Some(g) => format!("g:{}", g.id),
+        None => session.id.clone(),
+    }
+}
+
 fn refreshed_elsewhere(deps: RefreshDeps<'_>, current: SessionState) -> Outcome {
     deps.observer.refresh(RefreshOutcome::Joined);
     Outcome::Refreshed {
@@ -254,6 +263,7 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
                 refresh_token: tokens.refresh_token,
                 created_at: session.created_at,
                 expires_at: session.expires_at,
+                grant: session.grant.clone(),
             };
             tracing::info!(
                 id_token_expires_in = new
@@ -284,6 +294,9 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
             }
         }
         Err(OidcError::Rejected { error, .. }) if is_fatal(&error) => {
+            if let (AnyStore::Redis(redis), Some(grant)) = (deps.store, &session.grant) {
+                return refused_grant(deps, redis, grant, cookie, &error).await;
+            }
             deps.observer.refresh(RefreshOutcome::InvalidGrant);
             if let Err(e) =
                 observe::store(deps.observer, StoreOp::Delete, deps.store.delete(cookie)).await
@@ -296,6 +309,41 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
         Err(e) => {
             deps.observer.refresh(RefreshOutcome::ProviderError);
             tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
+            Outcome::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// The provider refused a shared grant's refresh token. If a newer sign-in replaced
+/// the grant meanwhile (Dex revoked our token when it issued that sign-in's), the
+/// sessions move to the new grant; otherwise the grant ends with every session on it.
+async fn refused_grant(
+    deps: RefreshDeps<'_>,
+    redis: &RedisStore,
+    grant: &GrantRef,
+    cookie: &str,
+    error: &str,
+) -> Outcome {
+    match observe::store(deps.observer, StoreOp::Delete, redis.end_grant(grant)).await {
+        Ok(GrantEnd::Ended(sessions)) => {
+            deps.observer.refresh(RefreshOutcome::InvalidGrant);
+            tracing::info!(oauth_error = %error, sessions, "refresh token refused by the provider; the user's grant and its sessions ended");
+            Outcome::Revoked
+        }
+        Ok(GrantEnd::Replaced) => {
+            match observe::store(deps.observer, StoreOp::Load, deps.store.load(cookie)).await {
+                Ok(Some(current)) => {
+                    tracing::info!(
+                        "refresh token replaced by a newer sign-in of the same user; using its grant"
+                    );
+                    refreshed_elsewhere(deps, current)
+                }
+                Ok(None) => Outcome::Revoked,
+                Err(e) => Outcome::Unavailable(e.to_string()),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not end a grant whose refresh was refused");
             Outcome::Unavailable(e.to_string())
         }
     }

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use portcullis_oidc::Claims;
 use portcullis_session::store::{AnyStore, Located, RedisStore, SessionStore, StoreError};
-use portcullis_session::{CodecError, SessionState};
+use portcullis_session::{CodecError, GrantRef, SessionState};
 
 use crate::bearer::{self, Bearer, BearerSettings};
 use crate::identity::{ClaimSettings, HeaderSettings};
@@ -14,6 +17,7 @@ use crate::observe::{self, Observer, StoreOp};
 use crate::prepared::{Cached, Prepared, PreparedCache};
 use crate::provider::ProviderSlot;
 use crate::refresh::{Outcome, RefreshDeps, RefreshSettings, Refresher};
+use crate::signed_out::EndedSessions;
 
 /// What sessions are made of and how long they last.
 #[derive(Debug, Clone)]
@@ -110,6 +114,8 @@ pub struct Sessions {
     provider: ProviderSlot,
     bearer: Bearer,
     observer: Arc<dyn Observer>,
+    warned_short_tokens: AtomicBool,
+    ended: EndedSessions,
 }
 
 impl Sessions {
@@ -124,6 +130,8 @@ impl Sessions {
             prepared: PreparedCache::default(),
             provider: ProviderSlot::default(),
             observer,
+            warned_short_tokens: AtomicBool::new(false),
+            ended: EndedSessions::default(),
         }
     }
 
@@ -213,10 +221,14 @@ impl Sessions {
         if prepared.state.is_expired(now) {
             return Lookup::Expired;
         }
+        if self.ended.contains(&prepared.state.id, now) {
+            return Lookup::Gone;
+        }
         let mut set_cookie = None;
+        let before = self.settings.refresh.before.as_secs();
         if prepared
             .state
-            .needs_refresh(now, self.settings.refresh.before.as_secs())
+            .needs_refresh(now, prepared.refresh_window(before))
         {
             match self
                 .refresher
@@ -227,7 +239,15 @@ impl Sessions {
                     session: new,
                     cookie: new_cookie,
                 } => {
-                    let Some(p) = self.prepare(*new) else {
+                    // The refresh may have run for another session on the same grant:
+                    // take its tokens, keep this session's own id and bounds.
+                    let new = SessionState {
+                        id: prepared.state.id.clone(),
+                        created_at: prepared.state.created_at,
+                        expires_at: prepared.state.expires_at,
+                        ..*new
+                    };
+                    let Some(p) = self.prepare(new) else {
                         return Lookup::NoIdentity;
                     };
                     prepared = Arc::new(p);
@@ -243,6 +263,10 @@ impl Sessions {
                         );
                     }
                     set_cookie = new_cookie;
+                    // Signed out while the refresh ran: the sign-out wins.
+                    if self.ended.contains(&prepared.state.id, now) {
+                        return Lookup::Gone;
+                    }
                 }
                 Outcome::Revoked => return Lookup::Revoked,
                 // Logged where it happened; the current token serves while it is valid.
@@ -261,17 +285,57 @@ impl Sessions {
     }
 
     /// Stores a new session of `user`; returns the cookie value that refers to it.
+    ///
+    /// With the Redis store the session's tokens become the user's grant (keyed by the
+    /// token's `iss` and `sub`), replacing the grant of the user's earlier sign-ins:
+    /// the provider (Dex) has just revoked that grant's refresh token anyway.
     pub async fn create(&self, session: &SessionState, user: &str) -> Result<String, StoreError> {
+        let mut session = session.clone();
+        if matches!(self.store, AnyStore::Redis(_)) {
+            session.grant = Claims::from_verified_jwt(&session.id_token)
+                .and_then(|c| Some(GrantRef::for_user(&c.string("iss")?, &c.string("sub")?)));
+        }
+        self.warn_if_tokens_are_short(&session);
         observe::store(
             &*self.observer,
             StoreOp::Create,
-            self.store.create(session, user),
+            self.store.create(&session, user),
         )
         .await
     }
 
+    /// Says once per process that the provider's ID tokens are shorter than
+    /// `refresh_before`, and what is done instead.
+    fn warn_if_tokens_are_short(&self, session: &SessionState) {
+        let before = self.settings.refresh.before.as_secs();
+        let Some(lifetime) = Claims::from_verified_jwt(&session.id_token)
+            .and_then(|c| Some(c.expires_at()?.saturating_sub(c.issued_at()?)))
+        else {
+            return;
+        };
+        if lifetime < before && !self.warned_short_tokens.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                id_token_lifetime_s = lifetime,
+                refresh_before_s = before,
+                refresh_at_remaining_s = lifetime / 3,
+                "the provider's ID tokens live less than session.refresh_before; sessions are refreshed when a third of a token's lifetime remains"
+            );
+        }
+    }
+
     /// Ends the session a cookie value refers to (sign-out, a new sign-in).
+    ///
+    /// The Redis store deletes it, and a refresh racing the sign-out cannot bring it
+    /// back (updates write only to what exists). A cookie-store session lives in the
+    /// cookie, so this process also remembers its id until its end: a request that
+    /// still carries it (sent before the sign-out, or a refresh's `Set-Cookie` that
+    /// lands after it) is refused here. Other replicas do not know (see README).
     pub async fn end(&self, cookie: &str) -> Result<(), StoreError> {
+        if let AnyStore::Cookie(store) = &self.store
+            && let Ok(Some(session)) = store.load(cookie).await
+        {
+            self.ended.insert(&session.id, session.expires_at);
+        }
         let result =
             observe::store(&*self.observer, StoreOp::Delete, self.store.delete(cookie)).await;
         self.prepared.remove(cookie);
@@ -328,23 +392,23 @@ impl Sessions {
             Some(((at, sealed), prepared)) => (at, Some((sealed, prepared))),
             None => (Arc::new(redis.locate(cookie).map_err(store_error)?), None),
         };
-        let sealed = match observe::store(&*self.observer, StoreOp::Load, redis.fetch(&at)).await {
+        let stored = match observe::store(&*self.observer, StoreOp::Load, redis.fetch(&at)).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err(Lookup::Gone),
             Err(e) => return Err(store_error(e)),
         };
-        if let Some((known_sealed, prepared)) = known
-            && *known_sealed == *sealed
+        if let Some((known_stored, prepared)) = known
+            && *known_stored == stored
         {
             return Ok(prepared);
         }
-        let session = redis.open(&at, &sealed).map_err(store_error)?;
+        let session = redis.open(&at, &stored).map_err(store_error)?;
         let prepared = Arc::new(self.prepare(session).ok_or(Lookup::NoIdentity)?);
         self.prepared.insert(
             cookie.to_owned(),
             Cached {
                 prepared: Arc::clone(&prepared),
-                redis: Some((at, sealed.into())),
+                redis: Some((at, Arc::new(stored))),
             },
         );
         Ok(prepared)

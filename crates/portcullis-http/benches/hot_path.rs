@@ -51,6 +51,7 @@ fn state() -> (Arc<AppState>, String) {
         refresh_token: Some("ChlhbGljZS1yZWZyZXNoLXRva2VuLWZvci1iZW5jaBIZbXZ3".into()),
         created_at: 1_700_000_000,
         expires_at: 4_000_000_000,
+        grant: None,
     };
     let cookie = keyring.seal_json("_portcullis", &session).unwrap();
     let settings = HttpSettings {

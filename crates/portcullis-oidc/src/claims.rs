@@ -55,6 +55,11 @@ impl Claims {
         self.0.get("exp")?.as_u64()
     }
 
+    /// `iat` (unix seconds): with `exp`, the token's lifetime as issued.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.0.get("iat")?.as_u64()
+    }
+
     /// `email_verified`; providers send a boolean, some a string.
     pub fn email_verified(&self) -> Option<bool> {
         match self.0.get("email_verified")? {

@@ -61,6 +61,7 @@ fn state(claims: serde_json::Value, token_exp: u64, refresh: bool) -> SessionSta
         refresh_token: refresh.then(|| "rt".into()),
         created_at: NOW - 10,
         expires_at: NOW + 3600,
+        grant: None,
     }
 }
 

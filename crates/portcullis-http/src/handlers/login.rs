@@ -328,6 +328,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         refresh_token: tokens.refresh_token,
         created_at: now,
         expires_at: now + lifetime,
+        grant: None,
     };
     // A previous session in this browser ends here (no fixation, no orphan in the store).
     forget_previous_session(&state, &cookies).await;
