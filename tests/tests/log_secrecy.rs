@@ -36,7 +36,7 @@ async fn no_secret_reaches_the_log() {
         .open_json("_portcullis", &first_cookie)
         .unwrap();
     let r1 = agent.get(&format!("{base}/oauth2/auth")).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // refresh due
+    tokio::time::sleep(Duration::from_millis(4300)).await; // refresh due (a third of 6 s left)
     let r2 = agent.get(&format!("{base}/oauth2/auth")).await;
     assert_eq!(r2.status(), reqwest::StatusCode::ACCEPTED);
     let second_cookie = agent.site.get("_portcullis").unwrap().to_owned();

@@ -170,7 +170,7 @@ async fn nginx_denied_user_gets_403() {
 #[tokio::test]
 async fn nginx_carries_refreshed_cookie_to_the_browser() {
     let idp = portcullis_e2e::idp::IdpOptions {
-        id_token_ttl: Some(8),
+        id_token_ttl: Some(9),
         ..Default::default()
     };
     let Some(s) = Clusters::start_with(idp, "[session]\nrefresh_before = \"6s\"").await else {
@@ -193,7 +193,7 @@ async fn nginx_carries_refreshed_cookie_to_the_browser() {
     let before = agent.site.get("_portcullis").unwrap().to_owned();
     let refreshes = s.idp.refreshes().await;
 
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await; // refresh due
+    tokio::time::sleep(std::time::Duration::from_millis(6500)).await; // refresh due (a third of 9 s left)
     let r = agent.get(&c1).await;
     assert_eq!(r.status(), StatusCode::OK);
     let who: serde_json::Value = r.json().await.unwrap();

@@ -40,8 +40,9 @@ async fn scrape(port: u16) -> String {
 async fn metrics_move_with_logins_refreshes_and_denials() {
     let Some(idp) = Idp::start(IdpOptions {
         // Long enough that a loaded machine never refreshes on the first request
-        // after sign-in; the second one, 5.5 s later, always refreshes (and its new
-        // token is again far from expiry).
+        // after sign-in; the second one, 7.5 s later (within a third of the token's
+        // lifetime of its expiry), always refreshes (and its new token is again far
+        // from expiry).
         id_token_ttl: Some(10),
         ..Default::default()
     })
@@ -68,7 +69,7 @@ async fn metrics_move_with_logins_refreshes_and_denials() {
     );
     assert_eq!(alice.get(&auth).await.status(), StatusCode::ACCEPTED);
     let first = alice.site.get("_portcullis").unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(5500)).await;
+    tokio::time::sleep(Duration::from_millis(7500)).await;
     assert_eq!(alice.get(&auth).await.status(), StatusCode::ACCEPTED);
     assert_ne!(alice.site.get("_portcullis").unwrap(), first, "refreshed");
     // New signing keys: bob's ID token has an unknown `kid`, so the key set is refetched.

@@ -104,14 +104,16 @@ async fn session_survives_several_token_lifetimes() {
 /// request replaying the pre-refresh cookie afterwards is still served.
 #[tokio::test]
 async fn fifty_concurrent_requests_one_refresh_cookie_store() {
-    let Some(idp) = idp(8).await else { return };
+    let Some(idp) = idp(9).await else { return };
     let p = Portcullis::start(Options::new(&idp.issuer).with("[session]\nrefresh_before = \"6s\""))
         .await;
     let dashboard = Dashboard::start("c1", &idp.issuer, CLIENT_ID).await;
     let mut agent = Agent::new();
     agent.sign_in(&p.public_url, "alice").await;
     let before = idp.refreshes().await;
-    tokio::time::sleep(Duration::from_millis(2500)).await; // inside the refresh window
+    // Inside the refresh window: a third of the token's lifetime (3 s), less than
+    // refresh_before.
+    tokio::time::sleep(Duration::from_millis(6500)).await;
 
     let answers = futures(50, |_| {
         let agent = agent.clone();
@@ -151,7 +153,7 @@ async fn fifty_concurrent_requests_three_replicas_redis() {
     let Some(redis) = Redis::start().await else {
         return;
     };
-    let Some(idp) = idp(8).await else { return };
+    let Some(idp) = idp(9).await else { return };
     let dashboard = Dashboard::start("c1", &idp.issuer, CLIENT_ID).await;
     let opts = Options::new(&idp.issuer).with(&format!(
         "[session]\nstore = \"redis\"\nrefresh_before = \"6s\"\n[redis]\nurl = \"{}\"",
@@ -169,7 +171,7 @@ async fn fifty_concurrent_requests_three_replicas_redis() {
     assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
     let cookie_before = agent.site.header();
     let before = idp.refreshes().await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await; // a third of 9 s left
 
     let bases: Vec<String> = replicas.iter().map(Replica::public_url).collect();
     let answers = futures(50, |i| {
@@ -423,7 +425,7 @@ async fn redis_outage_is_a_503_and_recovers() {
 /// (refresh attempts fail quietly), then 401; a new login gets a clear error page.
 #[tokio::test]
 async fn provider_outage_keeps_sessions_until_their_token_expires() {
-    let Some(idp) = idp(5).await else { return };
+    let Some(idp) = idp(6).await else { return };
     let p = Portcullis::start(
         Options::new(&idp.issuer)
             .with("[session]\nrefresh_before = \"3s\"\n[oidc]\ntimeout = \"1s\""),
@@ -436,7 +438,8 @@ async fn provider_outage_keeps_sessions_until_their_token_expires() {
     let token = first.bearer.unwrap();
     idp.stop().await;
 
-    tokio::time::sleep(Duration::from_millis(2500)).await; // refresh due, provider down
+    // Refresh due (a third of 6 s left), provider down.
+    tokio::time::sleep(Duration::from_millis(4300)).await;
     let during = auth(&agent, &p.public_url).await;
     assert_eq!(
         during.status,
@@ -476,7 +479,7 @@ async fn provider_outage_keeps_sessions_until_their_token_expires() {
 /// 401 and the cookie is expired — instead of serving a token that cannot be renewed.
 #[tokio::test]
 async fn refused_refresh_ends_the_session() {
-    let Some(idp) = idp(4).await else { return };
+    let Some(idp) = idp(6).await else { return };
     let p = Portcullis::start(Options::new(&idp.issuer).with("[session]\nrefresh_before = \"3s\""))
         .await;
     let mut agent = Agent::new();
@@ -487,7 +490,7 @@ async fn refused_refresh_ends_the_session() {
     );
     idp.set_user(serde_json::json!({"email": "bob@example.test", "disabled": true}))
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(4300)).await; // a third of 6 s left
     let r = agent.get(&format!("{}/oauth2/auth", p.public_url)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(

@@ -70,7 +70,15 @@ fn stdout_fd() -> Box<dyn std::io::Write + Send> {
 pub async fn store(settings: &Settings, keyring: &Arc<Keyring>) -> anyhow::Result<AnyStore> {
     let name = &settings.http.cookie.name;
     Ok(match &settings.store {
-        StoreChoice::Cookie => AnyStore::Cookie(CookieStore::new(Arc::clone(keyring), name)),
+        StoreChoice::Cookie => {
+            if settings.oidc.scopes.iter().any(|s| s == "offline_access") {
+                // Said once, at start: the README's store comparison says the same.
+                tracing::warn!(
+                    "session.store = \"cookie\" keeps one refresh token per browser; a provider that keeps one per user and client (Dex) revokes a user's earlier refresh token at each new sign-in, so signing in on a second device ends the first at its next refresh. Use session.store = \"redis\" for teams: it shares one grant per user"
+                );
+            }
+            AnyStore::Cookie(CookieStore::new(Arc::clone(keyring), name))
+        }
         StoreChoice::Redis(redis) => AnyStore::Redis(
             RedisStore::new(redis, Arc::clone(keyring), name)
                 .await
