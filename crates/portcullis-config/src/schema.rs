@@ -32,6 +32,8 @@ pub struct Config {
     pub bearer: Bearer,
     /// Reverse-proxy mode: upstreams by path prefix.
     pub upstreams: Vec<Upstream>,
+    /// The Kubernetes clusters kubectl signs in to through Portcullis.
+    pub clusters: Vec<Cluster>,
     /// Logging.
     pub log: Log,
 }
@@ -352,6 +354,22 @@ pub struct ExtraIssuer {
     /// Accepted audiences (at least one).
     #[serde(deserialize_with = "one_or_many")]
     pub audiences: Vec<String>,
+}
+
+/// `[[clusters]]`: one Kubernetes API server whose `--oidc-client-id` is ours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// The context and cluster name in kubeconfig (`[a-z0-9-]`, unique).
+    pub name: String,
+    /// The API server's URL (`https://…`).
+    pub server: String,
+    /// Its CA: a PEM file's path, or the PEM itself (`-----BEGIN CERTIFICATE-----…`).
+    pub certificate_authority: String,
+    /// Shown to users.
+    pub description: String,
+    /// Groups that may use it (any of; empty: every signed-in user).
+    pub allowed_groups: Vec<String>,
 }
 
 /// `[[upstreams]]`

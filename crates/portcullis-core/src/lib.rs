@@ -18,6 +18,7 @@
 //! - [`bearer`]: bearer-token verification (tokens become prepared sessions too).
 //! - `signed_out`: cookie-store sessions this process saw signed out.
 //! - [`sessions`]: [`Sessions`], the lookup every endpoint asks, and its outcomes.
+//! - [`cli`]: kubectl sign-in: loopback redirects, PKCE, one-time codes, CLI sessions.
 //!
 //! # Invariants owned here
 //! - An expired ID token is never answered with ([`sessions::Lookup::TokenExpired`]).
@@ -28,6 +29,7 @@
 
 pub mod authz;
 pub mod bearer;
+pub mod cli;
 pub mod identity;
 pub mod observe;
 pub mod prepared;

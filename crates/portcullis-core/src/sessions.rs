@@ -291,7 +291,8 @@ impl Sessions {
     /// the provider (Dex) has just revoked that grant's refresh token anyway.
     pub async fn create(&self, session: &SessionState, user: &str) -> Result<String, StoreError> {
         let mut session = session.clone();
-        if matches!(self.store, AnyStore::Redis(_)) {
+        // A session made from another (a CLI sign-in) keeps the grant it joins.
+        if matches!(self.store, AnyStore::Redis(_)) && session.grant.is_none() {
             session.grant = Claims::from_verified_jwt(&session.id_token)
                 .and_then(|c| Some(GrantRef::for_user(&c.string("iss")?, &c.string("sub")?)));
         }

@@ -72,6 +72,7 @@ fn state() -> (Arc<AppState>, String) {
         auth_origin: "https://auth.example.com".into(),
         pages: Default::default(),
         upstreams: vec![],
+        clusters: vec![],
         limits: Default::default(),
     };
     let sessions = SessionSettings {

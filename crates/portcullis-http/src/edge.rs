@@ -269,6 +269,7 @@ mod tests {
             auth_origin: "https://auth.example.com".into(),
             pages: Default::default(),
             upstreams: vec![],
+            clusters: vec![],
             limits: LimitSettings {
                 max_concurrent_requests,
                 ..Default::default()

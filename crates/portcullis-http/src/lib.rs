@@ -70,6 +70,15 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
             get(handlers::sign_out::sign_out).post(handlers::sign_out::sign_out),
         )
         .route("/oauth2/userinfo", get(handlers::info::userinfo))
+        .route("/oauth2/clusters", get(handlers::cli::clusters))
+        .route(
+            "/oauth2/cli/authorize",
+            get(handlers::cli::authorize).post(handlers::cli::approve),
+        )
+        .route(
+            "/oauth2/cli/token",
+            axum::routing::post(handlers::cli::token),
+        )
         .route("/ping", get(handlers::info::ping))
         .route("/ready", get(handlers::info::ready))
         // Our namespace stays ours in proxy mode too.

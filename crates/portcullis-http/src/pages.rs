@@ -64,6 +64,92 @@ pub const SIGN_IN_TEMPLATE: &str = r#"<!doctype html>
 </html>
 "#;
 
+/// The built-in consent page of a kubectl sign-in. Variables: `user`, `groups`,
+/// `client_host`, `clusters`, `csrf`, `request_id`, `style`.
+pub const CLI_CONSENT_TEMPLATE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign kubectl in · Portcullis</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<main>
+<h1>Sign kubectl in?</h1>
+<p>A command line on <strong id="client-host">{{ client_host or "an unnamed host" }}</strong> asks to act as
+<strong id="user">{{ user }}</strong>{% if groups %} (groups: {{ groups | join(", ") }}){% endif %}.</p>
+{% if clusters %}<p>It will reach these clusters:</p>
+<ul id="clusters">{% for c in clusters %}<li>{{ c }}</li>{% endfor %}</ul>
+{% else %}<p id="clusters">No cluster is configured for you.</p>{% endif %}
+<p>Only approve if you just ran <code>portcullis login</code> yourself.</p>
+<form method="post" action="/oauth2/cli/authorize">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<button class="button" id="approve" name="decision" value="approve">Approve</button>
+<button id="deny" name="decision" value="deny">Deny</button>
+</form>
+<p><small>Request id: <code id="request-id">{{ request_id }}</code></small></p>
+</main>
+</body>
+</html>
+"#;
+
+/// What the consent page shows.
+#[derive(Debug)]
+pub struct Consent<'a> {
+    /// Who signs in.
+    pub user: &'a str,
+    /// Their groups.
+    pub groups: &'a [String],
+    /// The CLI's host as it reported it.
+    pub client_host: &'a str,
+    /// The clusters the user may use.
+    pub clusters: &'a [&'a str],
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
+/// The consent page of a kubectl sign-in. Its form may lead (by redirect) to the
+/// CLI's loopback listener, which the page's `form-action` allows.
+pub fn cli_consent_page(
+    templates: &Templates,
+    consent: &Consent<'_>,
+    request_id: &str,
+) -> Response {
+    let ctx = context! {
+        user => consent.user,
+        groups => consent.groups,
+        client_host => consent.client_host,
+        clusters => consent.clusters,
+        csrf => consent.csrf,
+        request_id,
+        style => BASE_STYLE,
+    };
+    match templates.render("cli_consent.html", ctx) {
+        Ok(body) => {
+            let mut r = html(StatusCode::OK, body);
+            r.headers_mut().insert(
+                http::header::CONTENT_SECURITY_POLICY,
+                http::HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'",
+                ),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "consent template failed");
+            error_page(
+                templates,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "The consent page could not be shown.",
+                request_id,
+                None,
+            )
+        }
+    }
+}
+
 /// The page templates in use.
 pub struct Templates {
     env: Environment<'static>,
@@ -85,13 +171,14 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// The built-in templates, with `sign_in.html` / `error.html` from `dir`
+    /// The built-in templates, with `sign_in.html` / `error.html` / `cli_consent.html` from `dir`
     /// replacing them where present. Errors name the file and the problem.
     pub fn load(dir: Option<&Path>) -> Result<Self, String> {
         let mut env = Environment::new();
         for (name, builtin) in [
             ("error.html", ERROR_TEMPLATE),
             ("sign_in.html", SIGN_IN_TEMPLATE),
+            ("cli_consent.html", CLI_CONSENT_TEMPLATE),
         ] {
             let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(path) => std::fs::read_to_string(&path)

@@ -30,6 +30,8 @@ pub struct HttpSettings {
     pub pages: PageSettings,
     /// Reverse-proxy mode: empty means Portcullis answers only `/oauth2/*`.
     pub upstreams: Vec<UpstreamSettings>,
+    /// The Kubernetes clusters kubectl signs in to (`[[clusters]]`).
+    pub clusters: Vec<ClusterSettings>,
     /// Limits of the `/oauth2/*`, `/ping` and `/ready` routes.
     pub limits: LimitSettings,
 }
@@ -106,4 +108,19 @@ pub struct UpstreamSettings {
     /// Bound on connecting and on waiting for the response headers (bodies and
     /// WebSockets stream for as long as they last).
     pub timeout: Duration,
+}
+
+/// One Kubernetes API server that trusts our ID tokens (`--oidc-client-id` = ours).
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// Its kubeconfig name.
+    pub name: String,
+    /// The API server's URL.
+    pub server: String,
+    /// Its CA, PEM; `None`: the system's roots.
+    pub certificate_authority: Option<String>,
+    /// Shown to users.
+    pub description: String,
+    /// Who may use it.
+    pub policy: Policy,
 }

@@ -21,6 +21,7 @@ use portcullis_session::store::RedisSettings;
 
 use crate::schema::Config;
 
+mod clusters;
 mod redis;
 mod report;
 mod serving;
@@ -386,6 +387,8 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
         }
     }
 
+    let clusters = clusters::clusters(&mut e, &c.clusters);
+
     let token_format = match c.headers.token_format.as_str() {
         "bearer" => Some(TokenFormat::Bearer),
         "raw" => Some(TokenFormat::Raw),
@@ -445,6 +448,7 @@ pub fn validate(c: &Config) -> Result<Settings, Vec<ConfigError>> {
                     templates_dir,
                 },
                 upstreams,
+                clusters,
                 limits: LimitSettings {
                     max_concurrent_requests: c.server.max_concurrent_requests,
                     request_timeout: c.server.request_timeout,

@@ -243,3 +243,67 @@ fn samesite_none_needs_secure() {
             .any(|e| e.key == "cookie.samesite")
     );
 }
+
+#[test]
+fn clusters_are_validated() {
+    use crate::schema::Cluster;
+    let mut c = good();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    c.clusters = vec![
+        Cluster {
+            name: "prod-eu".into(),
+            server: "https://prod-eu.example.com:6443/".into(),
+            certificate_authority: pem.into(),
+            allowed_groups: vec!["platform".into()],
+            ..Cluster::default()
+        },
+        Cluster {
+            name: "dev".into(),
+            server: "https://dev.example.com".into(),
+            ..Cluster::default()
+        },
+    ];
+    let s = validate(&c).unwrap();
+    assert_eq!(s.http.clusters.len(), 2);
+    assert_eq!(
+        s.http.clusters[0].server,
+        "https://prod-eu.example.com:6443"
+    );
+    assert_eq!(
+        s.http.clusters[0].certificate_authority.as_deref(),
+        Some(pem)
+    );
+    assert!(!s.http.clusters[0].policy.is_open() && s.http.clusters[1].policy.is_open());
+
+    c.clusters = vec![
+        Cluster {
+            name: "Prod EU".into(),
+            server: "ftp://x".into(),
+            certificate_authority: "/nonexistent/ca.pem".into(),
+            ..Cluster::default()
+        },
+        Cluster {
+            name: "dev".into(),
+            server: "https://u:p@dev.example.com".into(),
+            certificate_authority: "-----BEGIN KEY-----".into(),
+            ..Cluster::default()
+        },
+        Cluster {
+            name: "dev".into(),
+            server: "https://dev.example.com".into(),
+            ..Cluster::default()
+        },
+    ];
+    let errors = validate(&c).unwrap_err();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for k in [
+        "clusters[0].name",
+        "clusters[0].server",
+        "clusters[0].certificate_authority",
+        "clusters[1].server",
+        "clusters[1].certificate_authority",
+        "clusters[2].name",
+    ] {
+        assert!(keys.contains(&k), "missing {k} in {errors:?}");
+    }
+}

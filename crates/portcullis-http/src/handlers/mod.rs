@@ -2,6 +2,7 @@
 //! and [`crate::answer`] (writing).
 
 pub mod auth;
+pub mod cli;
 pub mod forward_auth;
 pub mod info;
 pub mod login;

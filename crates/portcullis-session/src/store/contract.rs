@@ -15,6 +15,10 @@ pub enum StoreError {
     /// The backing service failed (Redis down or slow): a 503, never "logged out".
     #[error("session store unavailable: {0}")]
     Unavailable(String),
+    /// A session was to join its user's grant, which has ended meanwhile (signed
+    /// out everywhere, revoked, refused): there is nothing to join.
+    #[error("the user's provider grant has ended")]
+    GrantEnded,
     /// Sealing failed (random generator); an internal error.
     #[error("could not seal the session: {0}")]
     Seal(CodecError),

@@ -17,6 +17,8 @@ mod cookie;
 mod redis;
 mod redis_conn;
 mod redis_lock;
+mod redis_once;
+mod redis_scripts;
 
 pub use self::contract::{SessionStore, StoreError};
 pub use self::cookie::CookieStore;
@@ -24,6 +26,7 @@ pub use self::redis::{
     GrantEnd, Located, RedisLock, RedisSettings, RedisStore, SessionInfo, Stored, redact_url,
 };
 pub use self::redis_conn::Topology;
+pub use self::redis_once::OneTime;
 
 use crate::state::SessionState;
 

@@ -36,6 +36,10 @@ use super::contract::{SessionStore, StoreError};
 use super::redis_conn::Conn;
 pub use super::redis_conn::{RedisSettings, redact_url};
 pub use super::redis_lock::RedisLock;
+use super::redis_once::OneTime;
+use super::redis_scripts::{
+    END_GRANT, JOIN_EXISTING_GRANT, JOIN_GRANT, LEAVE_GRANT, UPDATE_GRANT, UPDATE_IF_EXISTS,
+};
 use crate::codec::random_token;
 use crate::{GrantRef, Key, Keyring, SessionState};
 
@@ -168,53 +172,6 @@ fn grant_name(id: &str) -> String {
     format!("portcullis-grant:{id}")
 }
 
-/// Replaces a grant's tokens (a new sign-in) and adds a session to it; the grant lives
-/// as long as its longest session. KEYS[1] grant; ARGV: sealed, session id, seconds the
-/// session has left.
-const JOIN_GRANT: &str = r"
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 's:' .. ARGV[2], '1')
-local want = tonumber(ARGV[3])
-if redis.call('TTL', KEYS[1]) < want then redis.call('EXPIRE', KEYS[1], want) end
-return 1
-";
-/// Writes refreshed tokens only if the grant still holds what the refresh started
-/// from: a newer sign-in wins, and an ended grant stays ended. 1 written, 0 replaced,
-/// -1 gone. KEYS[1] grant; ARGV: seen, new.
-const UPDATE_GRANT: &str = r"
-local d = redis.call('HGET', KEYS[1], 'd')
-if not d then return -1 end
-if d ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'd', ARGV[2])
-return 1
-";
-/// Removes a session from its grant, and the grant with its last session.
-/// KEYS[1] grant; ARGV[1] session id.
-const LEAVE_GRANT: &str = r"
-redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
-if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
-return 1
-";
-/// Ends a grant whose refresh was refused, if it still holds the refused tokens;
-/// returns its sessions' fields, or false when it was replaced meanwhile.
-/// KEYS[1] grant; ARGV[1] seen.
-const END_GRANT: &str = r"
-local d = redis.call('HGET', KEYS[1], 'd')
-if d and d ~= ARGV[1] then return false end
-local fields = redis.call('HKEYS', KEYS[1])
-redis.call('DEL', KEYS[1])
-return fields
-";
-
-/// Sets the session data only if the session still exists (a revoked session must not
-/// be resurrected by a refresh that finished after the revocation).
-const UPDATE_IF_EXISTS: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'd', ARGV[1])
-  return 1
-end
-return 0
-";
-
 impl RedisStore {
     /// Standalone and Sentinel connect lazily: the process starts even when Redis is
     /// down, commands fail with [`StoreError::Unavailable`] until it is back, and the
@@ -246,6 +203,15 @@ impl RedisStore {
 
     fn lock_key(&self, id: &str) -> String {
         format!("{}l:{id}", self.prefix)
+    }
+
+    /// Single-use values (one-time codes) in the same Redis, under the same prefix.
+    pub fn one_time(&self) -> OneTime {
+        OneTime {
+            conn: self.conn.clone(),
+            prefix: self.prefix.clone(),
+            timeout: self.timeout,
+        }
     }
 
     fn grant_key(&self, id: &str) -> String {
@@ -503,7 +469,23 @@ impl SessionStore for RedisStore {
         let mut conn = self.conn.clone();
         let _: i64 = self.bounded(conn.sadd(&set, &session.id)).await?;
         let _: bool = self.bounded(conn.expire_at(&set, expire_at)).await?;
-        if let Some(g) = &grant {
+        if let Some(seen) = session.grant.as_ref().filter(|g| !g.seen.is_empty()) {
+            // A session made from another one (a CLI sign-in approved in the browser):
+            // it joins the user's grant as it is; its tokens are not written again.
+            let script = redis::Script::new(JOIN_EXISTING_GRANT);
+            let joined: i64 = self
+                .bounded(
+                    script
+                        .key(self.grant_key(&seen.id))
+                        .arg(&session.id)
+                        .arg(session.expires_at.saturating_sub(unix_now()).max(1))
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+            if joined == 0 {
+                return Err(StoreError::GrantEnded);
+            }
+        } else if let Some(g) = &grant {
             let sealed = self.seal_grant(g, session)?;
             let script = redis::Script::new(JOIN_GRANT);
             let _: i64 = self
