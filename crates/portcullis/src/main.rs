@@ -59,6 +59,9 @@ enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// kubectl sign-in (client side): `login`, `kubectl-credential`, `logout`.
+    #[command(flatten)]
+    Kubectl(portcullis_kubectl::Command),
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +117,10 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Sessions { command } => sessions(command),
+        Command::Kubectl(command) => match portcullis_kubectl::run(command) {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        },
         Command::Serve(args) => {
             let settings = match load_settings(&args) {
                 Ok(s) => s,

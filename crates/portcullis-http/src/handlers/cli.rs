@@ -335,6 +335,30 @@ pub async fn token(State(state): State<Arc<AppState>>, request: Request) -> Resp
     }
 }
 
+/// `POST /oauth2/cli/logout` (`Authorization: Bearer <CLI credential>`): ends that
+/// CLI session; the user's other sessions stay.
+pub async fn logout(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let request_id = request::request_id(&parts).to_owned();
+    let Some(credential) =
+        portcullis_core::bearer::bearer_token(&parts.headers).filter(|t| !t.contains('.'))
+    else {
+        return token_error(&CliError::InvalidRequest(
+            "send the CLI credential as a bearer token",
+        ));
+    };
+    match state.sessions.end(credential).await {
+        Ok(()) => {
+            tracing::info!(request_id, "CLI session ended by its client");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(portcullis_session::store::StoreError::Undecodable(_)) => {
+            token_error(&CliError::InvalidGrant("unknown credential"))
+        }
+        Err(e) => token_error(&CliError::Unavailable(e.to_string())),
+    }
+}
+
 /// One cluster as `/oauth2/clusters` lists it.
 #[derive(Serialize)]
 struct ClusterView<'a> {

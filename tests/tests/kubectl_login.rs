@@ -1,0 +1,248 @@
+//! The command-line half, run as users run it: the real `portcullis login` binary
+//! (loopback listener, PKCE) with the browser part done by an HTTP agent signed in
+//! as alice, the kubeconfig it writes, the `kubectl-credential` exec plugin (its
+//! cache, its file lock: 20 parallel calls at expiry make one refresh), and
+//! `portcullis logout`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use portcullis_e2e::client::Agent;
+use portcullis_e2e::idp::{Idp, IdpOptions};
+use portcullis_e2e::portcullis_server::{Options, Portcullis};
+use portcullis_e2e::process::binary;
+use portcullis_e2e::redis::Redis;
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const CLUSTERS: &str = "[[clusters]]\nname = \"c1\"\nserver = \"https://c1.example.test:6443\"\n\
+    certificate_authority = \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"\n\
+    [[clusters]]\nname = \"c2\"\nserver = \"https://c2.example.test:6443\"\n";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn exp(jwt: &str) -> u64 {
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["exp"].as_u64().unwrap()
+}
+
+/// Runs `portcullis <args>` with `home` as `$HOME`; (status, stdout, stderr).
+async fn run(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The consent page's CSRF token.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// `portcullis login --no-browser`, with the browser part done by `browser`.
+async fn login(home: &std::path::Path, server: &str, public: &str, browser: &mut Agent) -> String {
+    let mut child = Command::new(binary())
+        .args(["login", "--server", server, "--no-browser"])
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("login prints the URL");
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    // The browser reaches the same server under its public name.
+    let url = url.replacen(server, public, 1);
+    let page = browser.get(&url).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let r = browser
+        .http
+        .post(format!("{public}/oauth2/cli/authorize"))
+        .header("cookie", browser.site.header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&decision=approve",
+            url::form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loopback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
+    // The browser follows the redirect to the CLI's loopback listener.
+    let done = browser.http.get(&loopback).send().await.unwrap();
+    assert!(done.text().await.unwrap().contains("Signed in"));
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "login failed: {rest}");
+    rest
+}
+
+#[tokio::test]
+async fn login_writes_kubeconfig_and_the_plugin_refreshes_once_for_parallel_calls() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let ttl = 12;
+    let Some(idp) = Idp::start(IdpOptions {
+        id_token_ttl: Some(ttl),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let p = Portcullis::start(Options::new(&idp.issuer).with(&format!(
+        "[session]\nstore = \"redis\"\n[redis]\nurl = \"{}\"\n{CLUSTERS}",
+        redis.url()
+    )))
+    .await;
+    let server = format!("http://{}", p.addr);
+    let home = portcullis_e2e::nginx::tempdir("kubectl-home");
+    let mut browser = Agent::new();
+    browser.sign_in(&p.public_url, "alice").await;
+
+    let t0 = std::time::Instant::now();
+    let said = login(&home, &server, &p.public_url, &mut browser).await;
+    let login_time = t0.elapsed();
+    assert!(said.contains("Signed in as alice@example.test."), "{said}");
+    assert!(said.contains("Configured contexts c1, c2"), "{said}");
+
+    let kubeconfig = std::fs::read_to_string(home.join(".kube/config")).unwrap();
+    for want in [
+        "name: c1",
+        "name: c2",
+        "server: https://c1.example.test:6443",
+        "certificate-authority-data:",
+        "kubectl-credential",
+        "apiVersion: client.authentication.k8s.io/v1",
+        "interactiveMode: IfAvailable",
+        "portcullis@127.0.0.1",
+    ] {
+        assert!(kubeconfig.contains(want), "{want} missing in\n{kubeconfig}");
+    }
+    assert!(!kubeconfig.contains("eyJ"), "no token in kubeconfig");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home.join(".kube/config")), 0o600);
+    let cache_dir = home.join(".kube/cache/portcullis");
+    assert_eq!(mode(&cache_dir), 0o700);
+
+    // The plugin, as kubectl runs it.
+    let (code, out, err) = run(&home, &["kubectl-credential", "--server", &server]).await;
+    assert_eq!(code, 0, "{err}");
+    let cred: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cred["kind"], "ExecCredential");
+    let token = cred["status"]["token"].as_str().unwrap().to_owned();
+    assert!(exp(&token) > now());
+    let t1 = std::time::Instant::now();
+    for _ in 0..10 {
+        run(&home, &["kubectl-credential", "--server", &server]).await;
+    }
+    let per_call = t1.elapsed() / 10;
+
+    // At expiry, 20 parallel kubectl calls: one refresh at the provider.
+    let due = exp(&token).saturating_sub((ttl / 3).min(30));
+    while now() < due {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = idp.refreshes().await;
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        let home = home.clone();
+        let server = server.clone();
+        calls.push(tokio::spawn(async move {
+            run(&home, &["kubectl-credential", "--server", &server]).await
+        }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for c in calls {
+        let (code, out, err) = c.await.unwrap();
+        assert_eq!(code, 0, "{err}");
+        let cred: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let t = cred["status"]["token"].as_str().unwrap().to_owned();
+        assert!(exp(&t) > now(), "never an expired token");
+        tokens.insert(t);
+    }
+    let refreshes = idp.refreshes().await - before;
+    println!(
+        "portcullis login: {login_time:?} from start to kubeconfig; kubectl-credential from its cache: {per_call:?} per call (debug build, process start included); 20 parallel calls at expiry: {refreshes} refresh(es) at the provider, {} distinct token(s)",
+        tokens.len()
+    );
+    assert_eq!(refreshes, 1, "one refresh for 20 parallel kubectl calls");
+    assert_eq!(tokens.len(), 1);
+    // The browser session survived the CLI's refresh (one grant for both).
+    assert_eq!(
+        browser
+            .get(&format!("{}/oauth2/auth", p.public_url))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+
+    // A cache file others can read is refused, and says what to do.
+    let cache_file = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    assert_eq!(mode(&cache_file), 0o600);
+    std::fs::set_permissions(&cache_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = run(&home, &["kubectl-credential", "--server", &server]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("readable by others"), "{err}");
+    std::fs::set_permissions(&cache_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Logout ends the CLI session on the server; the plugin then names the command.
+    let (code, _, err) = run(&home, &["logout", "--server", &server]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&home, &["kubectl-credential", "--server", &server]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("portcullis login --server"), "{err}");
+    assert_eq!(
+        browser
+            .get(&format!("{}/oauth2/auth", p.public_url))
+            .await
+            .status(),
+        StatusCode::ACCEPTED,
+        "the browser stays signed in"
+    );
+}
