@@ -32,6 +32,17 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// A client for a test server's `/_test` counters over its self-signed certificate
+/// (which rustls will not take as a root: it is its own CA and end entity).
+pub fn http_insecure() -> reqwest::Client {
+    portcullis_oidc::http_client::install_crypto_provider();
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
 /// A cookie jar that ignores domains (one site family per jar) but honours `Path`
 /// (the provider scopes its interaction cookies by path): enough for tests, and lets
 /// them read and tamper with values.

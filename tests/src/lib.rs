@@ -22,11 +22,13 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod apiserver;
 pub mod browser;
 pub mod caddy;
 pub mod client;
 pub mod dashboard;
 pub mod idp;
+pub mod kubectl;
 pub mod nginx;
 pub mod portcullis_server;
 pub mod process;

@@ -7,18 +7,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::idp::{Idp, IdpOptions};
+use portcullis_e2e::kubectl::{login, run};
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
-use portcullis_e2e::process::binary;
 use portcullis_e2e::redis::Redis;
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const CLUSTERS: &str = "[[clusters]]\nname = \"c1\"\nserver = \"https://c1.example.test:6443\"\n\
     certificate_authority = \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"\n\
@@ -38,82 +35,6 @@ fn exp(jwt: &str) -> u64 {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["exp"].as_u64().unwrap()
-}
-
-/// Runs `portcullis <args>` with `home` as `$HOME`; (status, stdout, stderr).
-async fn run(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The consent page's CSRF token.
-fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
-/// `portcullis login --no-browser`, with the browser part done by `browser`.
-async fn login(home: &std::path::Path, server: &str, public: &str, browser: &mut Agent) -> String {
-    let mut child = Command::new(binary())
-        .args(["login", "--server", server, "--no-browser"])
-        .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("login prints the URL");
-        if line.starts_with("http") {
-            break line;
-        }
-    };
-    // The browser reaches the same server under its public name.
-    let url = url.replacen(server, public, 1);
-    let page = browser.get(&url).await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let csrf = csrf_of(&page.text().await.unwrap());
-    let r = browser
-        .http
-        .post(format!("{public}/oauth2/cli/authorize"))
-        .header("cookie", browser.site.header())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "csrf={}&decision=approve",
-            url::form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND);
-    let loopback = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
-    // The browser follows the redirect to the CLI's loopback listener.
-    let done = browser.http.get(&loopback).send().await.unwrap();
-    assert!(done.text().await.unwrap().contains("Signed in"));
-    let mut rest = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        rest.push_str(&line);
-        rest.push('\n');
-    }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "login failed: {rest}");
-    rest
 }
 
 #[tokio::test]

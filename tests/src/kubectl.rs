@@ -1,0 +1,96 @@
+//! Driving the real `portcullis login` and its exec plugin from tests: the CLI runs as
+//! a process with its own `$HOME`; the browser part is done by an [`Agent`].
+
+use std::process::Stdio;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::client::Agent;
+use crate::process::binary;
+
+/// Runs `portcullis <args>` with `home` as `$HOME`; (status, stdout, stderr).
+pub async fn run(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .expect("test step");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The consent page's CSRF token.
+pub fn csrf_of(page: &str) -> String {
+    let at =
+        page.find("name=\"csrf\" value=\"").expect("test step") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().expect("test step").to_owned()
+}
+
+/// `portcullis login --no-browser`, with the browser part done by `browser`.
+pub async fn login(
+    home: &std::path::Path,
+    server: &str,
+    public: &str,
+    browser: &mut Agent,
+) -> String {
+    let mut child = Command::new(binary())
+        .args(["login", "--server", server, "--no-browser"])
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("test step");
+    let mut lines = BufReader::new(child.stderr.take().expect("test step")).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("test step")
+            .expect("login prints the URL");
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    // The browser reaches the same server under its public name.
+    let url = url.replacen(server, public, 1);
+    let page = browser.get(&url).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = csrf_of(&page.text().await.expect("test step"));
+    let r = browser
+        .http
+        .post(format!("{public}/oauth2/cli/authorize"))
+        .header("cookie", browser.site.header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&decision=approve",
+            url::form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .expect("test step");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loopback = r.headers()["location"]
+        .to_str()
+        .expect("test step")
+        .to_owned();
+    assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
+    // The browser follows the redirect to the CLI's loopback listener.
+    let done = browser.http.get(&loopback).send().await.expect("test step");
+    assert!(done.text().await.expect("test step").contains("Signed in"));
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.expect("test step") {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().await.expect("test step");
+    assert!(status.success(), "login failed: {rest}");
+    rest
+}

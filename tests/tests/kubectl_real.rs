@@ -1,0 +1,178 @@
+//! Real `kubectl` driven by the kubeconfig `portcullis login` wrote, against two
+//! stand-in API servers that authenticate tokens as kube-apiserver's OIDC
+//! authenticator does: both contexts get alice's identity; after the token lifetime
+//! kubectl still works without a login, the provider having seen refreshes only
+//! through Portcullis; 20 parallel kubectl calls at expiry make one refresh; a revoked
+//! session makes the next kubectl call fail with the command to run.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portcullis_e2e::apiserver::ApiServer;
+use portcullis_e2e::client::Agent;
+use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
+use portcullis_e2e::kubectl::login;
+use portcullis_e2e::portcullis_server::{Options, Portcullis};
+use portcullis_e2e::redis::Redis;
+use tokio::process::Command;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn kubectl() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    portcullis_e2e::require(
+        "kubectl",
+        found.is_some(),
+        "apt-get install kubernetes-client (or any kubectl >= 1.22 on PATH)",
+    )
+    .then_some(found)
+    .flatten()
+}
+
+/// `kubectl --context <context> get --raw /whoami` with `home` as `$HOME`.
+async fn whoami(kubectl: &Path, home: &Path, context: &str) -> (bool, serde_json::Value, String) {
+    let out = Command::new(kubectl)
+        .args(["--kubeconfig"])
+        .arg(home.join(".kube/config"))
+        .args(["--context", context, "get", "--raw", "/whoami"])
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (
+        out.status.success(),
+        body,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kubectl_signs_in_through_portcullis_on_two_clusters() {
+    let Some(kubectl) = kubectl() else { return };
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let ttl = 12;
+    let Some(idp) = Idp::start(IdpOptions {
+        id_token_ttl: Some(ttl),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let c1 = ApiServer::start("c1", &idp.issuer, CLIENT_ID).await;
+    let c2 = ApiServer::start("c2", &idp.issuer, CLIENT_ID).await;
+    let p = Portcullis::start(Options::new(&idp.issuer).with(&format!(
+        "[session]\nstore = \"redis\"\n[redis]\nurl = \"{}\"\n\
+         [[clusters]]\nname = \"c1\"\nserver = \"{}\"\ncertificate_authority = \"{}\"\n\
+         [[clusters]]\nname = \"c2\"\nserver = \"{}\"\ncertificate_authority = \"{}\"\n",
+        redis.url(),
+        c1.url(),
+        c1.ca_file.display(),
+        c2.url(),
+        c2.ca_file.display()
+    )))
+    .await;
+    let server = format!("http://{}", p.addr);
+    let home = portcullis_e2e::nginx::tempdir("kubectl-real");
+    let mut browser = Agent::new();
+    browser.sign_in(&p.public_url, "alice").await;
+    login(&home, &server, &p.public_url, &mut browser).await;
+
+    for (context, api) in [("c1", &c1), ("c2", &c2)] {
+        let (ok, who, err) = whoami(&kubectl, &home, context).await;
+        assert!(
+            ok,
+            "kubectl --context {context}: {err} (api server: {})",
+            api.stats().await
+        );
+        assert_eq!(who["cluster"], context);
+        assert_eq!(who["username"], "alice@example.test");
+        assert!(
+            who["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "platform-admins")
+        );
+        assert_eq!(api.stats().await["refused"], 0);
+    }
+
+    // Past the first token's lifetime kubectl keeps working, with no login.
+    let code_grants = idp.stats().await["authorization_code_grants"].clone();
+    let until = now() + ttl + 2;
+    while now() < until {
+        let (ok, who, err) = whoami(&kubectl, &home, "c1").await;
+        assert!(ok, "{err}");
+        assert!(
+            who["exp"].as_u64().unwrap() > now(),
+            "never an expired token"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let stats = idp.stats().await;
+    assert_eq!(
+        stats["authorization_code_grants"], code_grants,
+        "no new login"
+    );
+    assert!(stats["refresh_grants"].as_u64().unwrap() >= 1, "{stats}");
+
+    // 20 parallel kubectl calls as the token comes due: one refresh.
+    let (_, who, _) = whoami(&kubectl, &home, "c2").await;
+    let due = who["exp"].as_u64().unwrap().saturating_sub(ttl / 3);
+    while now() < due {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = idp.refreshes().await;
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let (kubectl, home) = (kubectl.clone(), home.clone());
+        let context = if i % 2 == 0 { "c1" } else { "c2" };
+        calls.push(tokio::spawn(async move {
+            whoami(&kubectl, &home, context).await
+        }));
+    }
+    for c in calls {
+        let (ok, who, err) = c.await.unwrap();
+        assert!(ok, "{err}");
+        assert_eq!(who["username"], "alice@example.test");
+    }
+    let refreshes = idp.refreshes().await - before;
+    println!(
+        "real kubectl, 20 parallel calls over two contexts at expiry: {refreshes} refresh(es) at the provider"
+    );
+    assert_eq!(refreshes, 1);
+    assert_eq!(c1.stats().await["expired"], 0);
+    assert_eq!(c2.stats().await["expired"], 0);
+
+    // Revoked: the next kubectl call fails, naming the command to run.
+    let store = match p.state.sessions.store() {
+        portcullis_session::store::AnyStore::Redis(r) => r.clone(),
+        _ => unreachable!(),
+    };
+    store.revoke_user("alice@example.test").await.unwrap();
+    // The plugin serves its cached token until it comes due; wait for that.
+    let (_, who, _) = whoami(&kubectl, &home, "c1").await;
+    let due = who["exp"].as_u64().unwrap_or(0).saturating_sub(ttl / 3);
+    while now() < due {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ok, _, err) = whoami(&kubectl, &home, "c1").await;
+    assert!(!ok);
+    assert!(err.contains("portcullis login --server"), "{err}");
+}
