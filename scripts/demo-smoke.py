@@ -29,4 +29,10 @@ status, h, body = b.request(landing)
 who = json.loads(body)
 if status != 200 or not who.get("verified") or who["claims"]["email"] != "alice@example.test":
     fail(f"dashboard saw {who}")
-print("demo smoke: 1 passed, 0 failed (login through nginx; dashboard verified alice's token)")
+# The same session lists the clusters kubectl can sign in to.
+status, _, body = b.request(f"http://auth.example.test:{PORT}/oauth2/clusters")
+names = [c["name"] for c in json.loads(body).get("clusters", [])] if status == 200 else []
+if names != ["c1", "c2"]:
+    fail(f"/oauth2/clusters answered {status}: {body[:200]!r}")
+print("demo smoke: 2 passed, 0 failed (login through nginx; dashboard verified alice's token; "
+      "her clusters listed for kubectl)")

@@ -32,8 +32,9 @@ pub(crate) fn clusters(e: &mut Errors, clusters: &[Cluster]) -> Vec<ClusterSetti
             );
             ok = false;
         }
+        // kubectl sends exec-plugin credentials over TLS only, and API servers serve it.
         let server = url::Url::parse(&c.server).ok().filter(|u| {
-            matches!(u.scheme(), "https" | "http")
+            u.scheme() == "https"
                 && u.host_str().is_some()
                 && u.username().is_empty()
                 && u.password().is_none()
