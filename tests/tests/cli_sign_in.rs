@@ -225,6 +225,19 @@ async fn cli_sign_in_shares_the_browser_grant() {
         .collect();
     assert_eq!(names, ["c1", "c2"]);
 
+    // `sessions list` shows the browser and the CLI session, with the CLI's host.
+    let store = match p.state.sessions.store() {
+        portcullis_session::store::AnyStore::Redis(r) => r.clone(),
+        _ => unreachable!(),
+    };
+    let sessions = store.list_user("alice@example.test").await.unwrap();
+    let kinds: Vec<(&str, &str)> = sessions
+        .iter()
+        .map(|s| (s.kind.as_str(), s.client.as_str()))
+        .collect();
+    assert_eq!(kinds, [("browser", ""), ("cli", "laptop-1")]);
+    assert!(sessions[1].last_used.is_some());
+
     // Several token lifetimes: the CLI refreshes through Portcullis, the browser keeps
     // working, the provider refreshes the one grant.
     let refresh = format!(
@@ -265,10 +278,6 @@ async fn cli_sign_in_shares_the_browser_grant() {
     // revoking the user ends it with a clear answer.
     browser.get(&format!("{base}/oauth2/sign_out")).await;
     assert_eq!(token(&cli, base, &refresh).await.0, StatusCode::OK);
-    let store = match p.state.sessions.store() {
-        portcullis_session::store::AnyStore::Redis(r) => r.clone(),
-        _ => unreachable!(),
-    };
     assert_eq!(store.revoke_user("alice@example.test").await.unwrap(), 1);
     let (status, refused) = token(&cli, base, &refresh).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -139,6 +139,9 @@ struct CodeGrant {
     p: String,
     /// The redirect URI it was issued for.
     r: String,
+    /// The CLI's host as it reported it (for `sessions list`).
+    #[serde(default)]
+    h: String,
 }
 
 const CODE_KIND: &str = "cli-code";
@@ -165,6 +168,7 @@ impl Sessions {
         cookie: &str,
         challenge: &str,
         redirect_uri: &str,
+        client_host: &str,
     ) -> Result<String, CliError> {
         let AnyStore::Redis(redis) = self.store() else {
             return Err(CliError::NeedsRedis);
@@ -178,6 +182,7 @@ impl Sessions {
                     c: cookie.to_owned(),
                     p: challenge.to_owned(),
                     r: redirect_uri.to_owned(),
+                    h: client_host.to_owned(),
                 },
             )
             .map_err(|e| CliError::Unavailable(e.to_string()))?;
@@ -248,6 +253,15 @@ impl Sessions {
             }
             Err(e) => return Err(unavailable(e)),
         };
+        let described = redis
+            .describe(
+                &session.id,
+                &[("k", "cli"), ("cl", &grant.h), ("lu", &now.to_string())],
+            )
+            .await;
+        if let Err(e) = described {
+            tracing::warn!(error = %e, "could not label a CLI session for sessions list");
+        }
         tracing::info!(user = %prepared.identity.user, "CLI session created");
         Ok(Issued {
             id_token: prepared.state.id_token.clone(),
@@ -260,16 +274,24 @@ impl Sessions {
     /// The current ID token of a CLI session, refreshed with the provider when due
     /// (single flight, shared with the user's other sessions).
     pub async fn refresh_cli(&self, credential: &str, now: u64) -> Result<Issued, CliError> {
-        if !matches!(self.store(), AnyStore::Redis(_)) {
+        let AnyStore::Redis(redis) = self.store() else {
             return Err(CliError::NeedsRedis);
-        }
+        };
         match self.load(Some(credential.to_owned()), now).await {
-            Lookup::Valid(loaded) => Ok(Issued {
-                id_token: loaded.prepared.state.id_token.clone(),
-                expires_at: loaded.prepared.state.id_token_expires_at,
-                credential: credential.to_owned(),
-                user: loaded.prepared.identity.user.clone(),
-            }),
+            Lookup::Valid(loaded) => {
+                let touched = redis
+                    .describe(&loaded.prepared.state.id, &[("lu", &now.to_string())])
+                    .await;
+                if let Err(e) = touched {
+                    tracing::debug!(error = %e, "could not record a CLI session's last use");
+                }
+                Ok(Issued {
+                    id_token: loaded.prepared.state.id_token.clone(),
+                    expires_at: loaded.prepared.state.id_token_expires_at,
+                    credential: credential.to_owned(),
+                    user: loaded.prepared.identity.user.clone(),
+                })
+            }
             Lookup::StoreDown(e) => Err(CliError::Unavailable(e)),
             Lookup::BearerUnavailable => Err(CliError::Unavailable("provider".into())),
             other => {

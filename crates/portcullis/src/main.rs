@@ -210,9 +210,16 @@ fn sessions(command: SessionsCommand) -> ExitCode {
         };
         let result = match command {
             SessionsCommand::List { user, .. } => store.list_user(&user).await.map(|list| {
-                println!("{:<24} {:<12} {:<12}", "SESSION ID", "CREATED", "EXPIRES");
+                println!(
+                    "{:<24} {:<8} {:<12} {:<12} {:<12} CLIENT",
+                    "SESSION ID", "KIND", "CREATED", "EXPIRES", "LAST USED"
+                );
                 for s in &list {
-                    println!("{:<24} {:<12} {:<12}", s.id, s.created_at, s.expires_at);
+                    let last = s.last_used.map_or("-".to_owned(), |t| t.to_string());
+                    println!(
+                        "{:<24} {:<8} {:<12} {:<12} {:<12} {}",
+                        s.id, s.kind, s.created_at, s.expires_at, last, s.client
+                    );
                 }
                 println!("{} session(s) for {user}", list.len());
             }),

@@ -218,7 +218,12 @@ pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Re
     }
     match state
         .sessions
-        .issue_cli_code(&cookie, &params.code_challenge, &params.redirect_uri)
+        .issue_cli_code(
+            &cookie,
+            &params.code_challenge,
+            &params.redirect_uri,
+            &params.client_host,
+        )
         .await
     {
         Ok(code) => {

@@ -18,6 +18,7 @@ mod redis;
 mod redis_conn;
 mod redis_lock;
 mod redis_once;
+mod redis_records;
 mod redis_scripts;
 
 pub use self::contract::{SessionStore, StoreError};

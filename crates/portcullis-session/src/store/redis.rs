@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::contract::{SessionStore, StoreError};
@@ -37,45 +36,14 @@ use super::redis_conn::Conn;
 pub use super::redis_conn::{RedisSettings, redact_url};
 pub use super::redis_lock::RedisLock;
 use super::redis_once::OneTime;
+use super::redis_records::{Grant, Record, Ticket};
+pub use super::redis_records::{GrantEnd, SessionInfo, Stored};
 use super::redis_scripts::{
-    END_GRANT, JOIN_EXISTING_GRANT, JOIN_GRANT, LEAVE_GRANT, UPDATE_GRANT, UPDATE_IF_EXISTS,
+    END_GRANT, JOIN_EXISTING_GRANT, JOIN_GRANT, LEAVE_GRANT, SET_IF_EXISTS, UPDATE_GRANT,
+    UPDATE_IF_EXISTS,
 };
 use crate::codec::random_token;
 use crate::{GrantRef, Key, Keyring, SessionState};
-
-/// What the cookie carries with the Redis store.
-#[derive(Serialize, Deserialize)]
-struct Ticket {
-    /// Session id.
-    i: String,
-    /// Per-session secret (base64url, 32 bytes).
-    k: String,
-    /// The grant the session's tokens live in (absent: the session holds them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    g: Option<String>,
-}
-
-/// What a session's own `d` holds when its tokens live in a grant.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    #[serde(rename = "id")]
-    id: String,
-    #[serde(rename = "ca")]
-    created_at: u64,
-    #[serde(rename = "ea")]
-    expires_at: u64,
-}
-
-/// What a grant's `d` holds.
-#[derive(Serialize, Deserialize)]
-struct Grant {
-    #[serde(rename = "it")]
-    id_token: String,
-    #[serde(rename = "ie")]
-    id_token_expires_at: u64,
-    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-}
 
 /// An opened ticket: the Redis keys of a session (and of its grant) and its secret
 /// (see [`RedisStore::locate`]).
@@ -86,24 +54,6 @@ pub struct Located {
     grant: Option<(String, String)>,
 }
 
-/// A session as stored: its own sealed record and, when it shares one, its grant's.
-/// Equal values open to equal sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    session: String,
-    grant: Option<String>,
-}
-
-/// How ending a grant after a refused refresh went.
-#[derive(Debug)]
-pub enum GrantEnd {
-    /// The grant and every session on it are gone (how many sessions).
-    Ended(usize),
-    /// A newer sign-in (or refresh) replaced the grant after the refused token was
-    /// read: nothing was ended, the sessions use the new grant.
-    Replaced,
-}
-
 impl std::fmt::Debug for Located {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The secret opens the session: never in logs.
@@ -111,17 +61,6 @@ impl std::fmt::Debug for Located {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
-}
-
-/// One session as listed by `portcullis sessions list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionInfo {
-    /// Session id (what `sessions revoke --id` takes).
-    pub id: String,
-    /// Sign-in time (unix seconds).
-    pub created_at: u64,
-    /// Absolute end (unix seconds).
-    pub expires_at: u64,
 }
 
 /// Sessions in Redis. Cloning shares the connection.
@@ -367,14 +306,24 @@ impl RedisStore {
         let ids: Vec<String> = self.bounded(conn.smembers(&set)).await?;
         let mut out = Vec::new();
         for id in ids {
-            let (c, e): (Option<u64>, Option<u64>) = self
-                .bounded(conn.hmget(self.session_key(&id), &["c", "e"]))
+            type Fields = (
+                Option<u64>,
+                Option<u64>,
+                Option<String>,
+                Option<String>,
+                Option<u64>,
+            );
+            let (c, e, kind, client, last_used): Fields = self
+                .bounded(conn.hmget(self.session_key(&id), &["c", "e", "k", "cl", "lu"]))
                 .await?;
             match (c, e) {
                 (Some(created_at), Some(expires_at)) => out.push(SessionInfo {
                     id,
                     created_at,
                     expires_at,
+                    kind: kind.unwrap_or_else(|| "browser".into()),
+                    client: client.unwrap_or_default(),
+                    last_used,
                 }),
                 _ => {
                     let _: i64 = self.bounded(conn.srem(&set, &id)).await?;
@@ -383,6 +332,19 @@ impl RedisStore {
         }
         out.sort_by_key(|s| s.created_at);
         Ok(out)
+    }
+
+    /// Sets what `sessions list` shows of a session (`fields`: name, value pairs), while
+    /// the session exists: its kind and client at creation, a CLI's last use.
+    pub async fn describe(&self, id: &str, fields: &[(&str, &str)]) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let script = redis::Script::new(SET_IF_EXISTS);
+        let mut call = script.key(self.session_key(id));
+        for (k, v) in fields {
+            call.arg(*k).arg(*v);
+        }
+        let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     /// Deletes every session of `user`; returns how many existed. Every replica refuses

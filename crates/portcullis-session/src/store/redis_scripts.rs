@@ -60,3 +60,11 @@ local fields = redis.call('HKEYS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return fields
 ";
+
+/// Sets fields of a session's hash only while the session exists (never recreating a
+/// revoked one, which would also have no TTL). KEYS[1] session; ARGV: field, value, ….
+pub(super) const SET_IF_EXISTS: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+";
