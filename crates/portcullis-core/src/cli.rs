@@ -127,7 +127,7 @@ pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 /// What a one-time code stands for (sealed under a key derived from the code).
@@ -293,7 +293,6 @@ impl Sessions {
                 })
             }
             Lookup::StoreDown(e) => Err(CliError::Unavailable(e)),
-            Lookup::BearerUnavailable => Err(CliError::Unavailable("provider".into())),
             other => {
                 tracing::info!(reason = other.reason(), "CLI refresh refused");
                 Err(CliError::InvalidGrant(

@@ -291,12 +291,19 @@ impl Sessions {
     /// the provider (Dex) has just revoked that grant's refresh token anyway.
     pub async fn create(&self, session: &SessionState, user: &str) -> Result<String, StoreError> {
         let mut session = session.clone();
+        let claims = Claims::from_verified_jwt(&session.id_token);
         // A session made from another (a CLI sign-in) keeps the grant it joins.
         if matches!(self.store, AnyStore::Redis(_)) && session.grant.is_none() {
-            session.grant = Claims::from_verified_jwt(&session.id_token)
+            session.grant = claims
+                .as_ref()
                 .and_then(|c| Some(GrantRef::for_user(&c.string("iss")?, &c.string("sub")?)));
         }
-        self.warn_if_tokens_are_short(&session);
+        if let Some(lifetime) = claims
+            .as_ref()
+            .and_then(|c| Some(c.expires_at()?.saturating_sub(c.issued_at()?)))
+        {
+            self.warn_if_tokens_are_short(lifetime);
+        }
         observe::store(
             &*self.observer,
             StoreOp::Create,
@@ -305,15 +312,10 @@ impl Sessions {
         .await
     }
 
-    /// Says once per process that the provider's ID tokens are shorter than
-    /// `refresh_before`, and what is done instead.
-    fn warn_if_tokens_are_short(&self, session: &SessionState) {
+    /// Says once per process that the provider's ID tokens (`lifetime` seconds) are
+    /// shorter than `refresh_before`, and what is done instead.
+    fn warn_if_tokens_are_short(&self, lifetime: u64) {
         let before = self.settings.refresh.before.as_secs();
-        let Some(lifetime) = Claims::from_verified_jwt(&session.id_token)
-            .and_then(|c| Some(c.expires_at()?.saturating_sub(c.issued_at()?)))
-        else {
-            return;
-        };
         if lifetime < before && !self.warned_short_tokens.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 id_token_lifetime_s = lifetime,

@@ -158,6 +158,27 @@ pub(crate) fn unavailable(state: &AppState, lookup: &Lookup, request_id: &str) -
     )
 }
 
+/// The answer to a request without a usable session where a browser can be sent to
+/// sign in (forward-auth, proxy mode): a 401 JSON body for scripts and for a rejected
+/// bearer token (a sign-in would not help them), else a 302 to `location`.
+pub(crate) fn sign_in_or_401(
+    state: &AppState,
+    headers: &HeaderMap,
+    lookup: &Lookup,
+    request_id: &str,
+    location: &str,
+) -> Response {
+    if is_api_request(headers) || matches!(lookup, Lookup::BadBearer(_)) {
+        unauthenticated_json(
+            request_id,
+            location,
+            state.sessions.settings().bearer.enabled,
+        )
+    } else {
+        redirect(location)
+    }
+}
+
 /// The sign-in location for a target (`rd`): the sign-in page, or the provider
 /// directly when `pages.skip_sign_in_page` is set. `origin` is empty for a path on
 /// the current host.

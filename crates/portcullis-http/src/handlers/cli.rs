@@ -340,14 +340,18 @@ pub async fn token(State(state): State<Arc<AppState>>, request: Request) -> Resp
     }
 }
 
+/// The CLI credential a request carries as `Authorization: Bearer` (a sealed ticket;
+/// a JWT there is a bearer ID token, not ours).
+fn cli_credential(headers: &http::HeaderMap) -> Option<&str> {
+    portcullis_core::bearer::bearer_token(headers).filter(|t| !t.contains('.'))
+}
+
 /// `POST /oauth2/cli/logout` (`Authorization: Bearer <CLI credential>`): ends that
 /// CLI session; the user's other sessions stay.
 pub async fn logout(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let request_id = request::request_id(&parts).to_owned();
-    let Some(credential) =
-        portcullis_core::bearer::bearer_token(&parts.headers).filter(|t| !t.contains('.'))
-    else {
+    let Some(credential) = cli_credential(&parts.headers) else {
         return token_error(&CliError::InvalidRequest(
             "send the CLI credential as a bearer token",
         ));
@@ -380,9 +384,7 @@ pub async fn clusters(State(state): State<Arc<AppState>>, request: Request) -> R
     let (parts, _body) = request.into_parts();
     let cookies = RequestCookies::parse(&parts.headers);
     let now = unix_now();
-    let credential = portcullis_core::bearer::bearer_token(&parts.headers)
-        .filter(|t| !t.contains('.'))
-        .map(str::to_owned);
+    let credential = cli_credential(&parts.headers).map(str::to_owned);
     let lookup = match credential {
         Some(c) => state.sessions.load(Some(c), now).await,
         None => request::authenticate(&state, &parts.headers, &cookies, now).await,

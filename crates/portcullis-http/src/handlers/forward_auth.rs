@@ -23,8 +23,8 @@ use portcullis_core::Lookup;
 use portcullis_core::authz::{self, Policy};
 
 use crate::answer::{
-    append_set_cookies, bad_policy, is_api_request, redirect, session_set_cookies,
-    sign_in_location, unauthenticated_json, unavailable,
+    append_set_cookies, bad_policy, session_set_cookies, sign_in_location, sign_in_or_401,
+    unavailable,
 };
 use crate::cookies::RequestCookies;
 use crate::metrics::Decision;
@@ -97,15 +97,7 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
             // `rd` is the original URL; /oauth2/start validates it like any other.
             let rd = original.as_ref().and_then(|o| o.url()).unwrap_or_default();
             let location = sign_in_location(&state, &state.settings.auth_origin, &rd);
-            if is_api_request(&parts.headers) || matches!(other, Lookup::BadBearer(_)) {
-                unauthenticated_json(
-                    &ctx.request_id,
-                    &location,
-                    state.sessions.settings().bearer.enabled,
-                )
-            } else {
-                redirect(&location)
-            }
+            sign_in_or_401(&state, &parts.headers, other, &ctx.request_id, &location)
         }
     };
     append_set_cookies(

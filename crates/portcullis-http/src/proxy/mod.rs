@@ -30,8 +30,7 @@ use portcullis_core::authz;
 use portcullis_oidc::provider::unix_now;
 
 use crate::answer::{
-    append_set_cookies, is_api_request, redirect, session_set_cookies, sign_in_location,
-    unauthenticated_json, unavailable,
+    append_set_cookies, session_set_cookies, sign_in_location, sign_in_or_401, unavailable,
 };
 use crate::cookies::RequestCookies;
 use crate::pages;
@@ -99,15 +98,7 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
                 let rd = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
                 let location = sign_in_location(&state, "", rd);
                 let mut r =
-                    if is_api_request(&parts.headers) || matches!(other, Lookup::BadBearer(_)) {
-                        unauthenticated_json(
-                            &ctx.request_id,
-                            &location,
-                            state.sessions.settings().bearer.enabled,
-                        )
-                    } else {
-                        redirect(&location)
-                    };
+                    sign_in_or_401(&state, &parts.headers, other, &ctx.request_id, &location);
                 append_set_cookies(&mut r, set_cookies);
                 return r;
             }

@@ -32,7 +32,7 @@ use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 
 use super::contract::{SessionStore, StoreError};
-use super::redis_conn::Conn;
+use super::redis_conn::{Conn, bounded};
 pub use super::redis_conn::{RedisSettings, redact_url};
 pub use super::redis_lock::RedisLock;
 use super::redis_once::OneTime;
@@ -157,26 +157,12 @@ impl RedisStore {
         format!("{}g:{id}", self.prefix)
     }
 
-    /// Runs a store operation under the store's timeout.
-    async fn bounded_store<T>(
-        &self,
-        f: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout * 2, f).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Unavailable("redis timed out".into())),
-        }
-    }
-
     /// Runs one command (or pipeline) under the store's timeout.
     async fn bounded<T>(
         &self,
         f: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout * 2, f).await {
-            Ok(r) => r.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable("redis timed out".into())),
-        }
+        bounded(self.timeout, f).await
     }
 
     fn ticket(&self, cookie: &str) -> Result<Ticket, StoreError> {
@@ -394,12 +380,7 @@ impl RedisStore {
         id: &str,
         lease: Duration,
     ) -> Result<Option<RedisLock>, StoreError> {
-        self.bounded_store(RedisLock::try_take(
-            self.conn.clone(),
-            self.lock_key(id),
-            lease,
-        ))
-        .await
+        RedisLock::try_take(self.conn.clone(), self.lock_key(id), lease, self.timeout).await
     }
 }
 

@@ -11,6 +11,8 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::sync::{Mutex, RwLock};
 
+use super::contract::StoreError;
+
 /// Which deployment, with its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Topology {
@@ -212,5 +214,17 @@ pub fn redact_url(url: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "<unparseable redis url>".to_owned(),
+    }
+}
+
+/// Runs one Redis command (or pipeline) within twice `timeout` (a reconnect, then the
+/// command): a slow or unreachable Redis is [`StoreError::Unavailable`], never a hang.
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    f: impl Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout * 2, f).await {
+        Ok(r) => r.map_err(|e| StoreError::Unavailable(e.to_string())),
+        Err(_) => Err(StoreError::Unavailable("redis timed out".into())),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::contract::StoreError;
-use super::redis_conn::Conn;
+use super::redis_conn::{Conn, bounded};
 use crate::codec::random_token;
 
 /// Extends the lock's lease if we still hold it.
@@ -49,16 +49,14 @@ impl RedisLock {
         mut conn: Conn,
         key: String,
         lease: Duration,
+        timeout: Duration,
     ) -> Result<Option<Self>, StoreError> {
         let token = random_token(16).map_err(StoreError::Seal)?;
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
         let opts = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(lease_ms));
-        let set: Option<String> = conn
-            .set_options(&key, &token, opts)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let set: Option<String> = bounded(timeout, conn.set_options(&key, &token, opts)).await?;
         Ok(set.map(|_| Self {
             conn,
             key,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::contract::StoreError;
-use super::redis_conn::Conn;
+use super::redis_conn::{Conn, bounded};
 
 /// Single-use values under `<prefix>o:<kind>:<id>`.
 #[derive(Clone)]
@@ -29,16 +29,6 @@ impl OneTime {
         format!("{}o:{kind}:{id}", self.prefix)
     }
 
-    async fn bounded<T>(
-        &self,
-        f: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout * 2, f).await {
-            Ok(r) => r.map_err(|e| StoreError::Unavailable(e.to_string())),
-            Err(_) => Err(StoreError::Unavailable("redis timed out".into())),
-        }
-    }
-
     /// Stores `value` for `ttl` (whole seconds, at least one).
     pub async fn put(
         &self,
@@ -49,13 +39,12 @@ impl OneTime {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let secs = ttl.as_secs().max(1);
-        self.bounded(conn.set_ex(self.key(kind, id), value, secs))
-            .await
+        bounded(self.timeout, conn.set_ex(self.key(kind, id), value, secs)).await
     }
 
     /// Takes the value: the first caller gets it, every later one `None`.
     pub async fn take(&self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn.clone();
-        self.bounded(conn.get_del(self.key(kind, id))).await
+        bounded(self.timeout, conn.get_del(self.key(kind, id))).await
     }
 }
