@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::repo_root;
@@ -53,8 +51,8 @@ impl ApiServer {
     pub async fn start(name: &str, issuer: &str, client_id: &str) -> Self {
         let dir = crate::nginx::tempdir(&format!("apiserver-{name}"));
         let (cert, key) = certificate(&dir);
-        let mut child = Command::new("node")
-            .arg(repo_root().join("tests/idp/apiserver.mjs"))
+        let mut cmd = Command::new("node");
+        cmd.arg(repo_root().join("tests/idp/apiserver.mjs"))
             .arg("--cert")
             .arg(&cert)
             .arg("--key")
@@ -69,19 +67,8 @@ impl ApiServer {
                 "--client-id",
                 client_id,
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("api server starts")
-            .expect("reads")
-            .expect("port line");
-        let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            .stderr(Stdio::null());
+        let (child, v) = crate::node::start(cmd, "API server").await;
         Self {
             port: u16::try_from(v["port"].as_u64().expect("port")).expect("port"),
             ca_file: cert,

@@ -2,9 +2,7 @@
 //! from the bearer token it verifies against the provider's JWKS with `jose`.
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::repo_root;
@@ -20,8 +18,8 @@ pub struct Dashboard {
 impl Dashboard {
     /// Starts a dashboard named `name` that trusts `issuer`.
     pub async fn start(name: &str, issuer: &str, client_id: &str) -> Self {
-        let mut child = Command::new("node")
-            .arg(repo_root().join("tests/idp/dashboard.mjs"))
+        let mut cmd = Command::new("node");
+        cmd.arg(repo_root().join("tests/idp/dashboard.mjs"))
             .args([
                 "--port",
                 "0",
@@ -32,20 +30,8 @@ impl Dashboard {
                 "--client-id",
                 client_id,
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("dashboard starts")
-            .unwrap()
-            .expect("port line");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            .stderr(Stdio::null());
+        let (child, v) = crate::node::start(cmd, "dashboard").await;
         Self {
             port: v["port"].as_u64().unwrap() as u16,
             _child: child,

@@ -1,9 +1,7 @@
 //! The test OpenID provider (`tests/idp/idp.mjs`).
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::repo_root;
@@ -58,30 +56,18 @@ impl Idp {
             .arg(opts.port.to_string())
             .arg("--host")
             .arg("127.0.0.1")
-            .stdout(Stdio::piped())
             .stderr(if std::env::var_os("IDP_LOGS").is_some() {
                 Stdio::inherit()
             } else {
                 Stdio::null()
-            })
-            .kill_on_drop(true);
+            });
         for c in &opts.clients {
             cmd.arg("--client").arg(c);
         }
         if let Some(ttl) = opts.id_token_ttl {
             cmd.arg("--id-token-ttl").arg(ttl.to_string());
         }
-        let mut child = cmd.spawn().expect("node runs");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("provider starts within 20 s")
-            .expect("provider stdout readable")
-            .expect("provider printed its issuer line");
-        let v: serde_json::Value = serde_json::from_str(&line).expect("issuer line is JSON");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, v) = crate::node::start(cmd, "provider").await;
         Some(Self {
             issuer: v["issuer"].as_str().expect("issuer").to_owned(),
             port: v["port"].as_u64().expect("port") as u16,

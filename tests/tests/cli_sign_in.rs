@@ -6,11 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use portcullis_e2e::client::{Agent, absolute};
 use portcullis_e2e::idp::{Idp, IdpOptions};
+use portcullis_e2e::jwt::{exp, now};
+use portcullis_e2e::kubectl::csrf_of;
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::redis::Redis;
 use reqwest::StatusCode;
@@ -22,13 +24,6 @@ const CLUSTERS: &str = "[[clusters]]\nname = \"c1\"\nserver = \"https://c1.examp
     description = \"the first cluster\"\n\
     [[clusters]]\nname = \"c2\"\nserver = \"https://c2.example.test:6443\"\n\
     allowed_groups = [\"platform-admins\"]\n";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
@@ -59,12 +54,6 @@ async fn stack(redis: &Redis, ttl: u64) -> Option<(Idp, Portcullis)> {
     )))
     .await;
     Some((idp, p))
-}
-
-/// The consent form's CSRF token, from the consent page.
-fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    page[at..].split('"').next().unwrap().to_owned()
 }
 
 async fn post_form(agent: &Agent, url: &str, body: &str, cookie: bool) -> reqwest::Response {
@@ -122,15 +111,6 @@ fn code_body(code: &str, verifier: &str, redirect_uri: &str) -> String {
         enc(verifier),
         enc(redirect_uri)
     )
-}
-
-fn exp(jwt: &str) -> u64 {
-    let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["exp"].as_u64().unwrap()
 }
 
 /// Without a browser session the authorize request signs the user in first and

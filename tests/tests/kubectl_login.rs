@@ -7,11 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine as _;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::idp::{Idp, IdpOptions};
+use portcullis_e2e::jwt::{exp, now};
 use portcullis_e2e::kubectl::{login, run};
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::redis::Redis;
@@ -20,22 +20,6 @@ use reqwest::StatusCode;
 const CLUSTERS: &str = "[[clusters]]\nname = \"c1\"\nserver = \"https://c1.example.test:6443\"\n\
     certificate_authority = \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"\n\
     [[clusters]]\nname = \"c2\"\nserver = \"https://c2.example.test:6443\"\n";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn exp(jwt: &str) -> u64 {
-    let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["exp"].as_u64().unwrap()
-}
 
 #[tokio::test]
 async fn login_writes_kubeconfig_and_the_plugin_refreshes_once_for_parallel_calls() {

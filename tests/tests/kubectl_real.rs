@@ -8,22 +8,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis_e2e::apiserver::ApiServer;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
+use portcullis_e2e::jwt::now;
 use portcullis_e2e::kubectl::login;
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::redis::Redis;
 use tokio::process::Command;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn kubectl() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {

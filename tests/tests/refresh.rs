@@ -5,34 +5,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine as _;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::dashboard::Dashboard;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
+use portcullis_e2e::jwt::{exp, now};
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::process::{Replica, cli};
 use portcullis_e2e::redis::Redis;
 use reqwest::StatusCode;
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// `exp` of a `Bearer <jwt>` value.
-fn exp(bearer: &str) -> u64 {
-    let jwt = bearer.trim_start_matches("Bearer ");
-    let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["exp"].as_u64().unwrap()
-}
 
 async fn idp(ttl: u64) -> Option<Idp> {
     Idp::start(IdpOptions {
