@@ -39,6 +39,14 @@ pub enum CliError {
     Unavailable(String),
     /// CLI sign-in needs the Redis store.
     NeedsRedis,
+    /// Device flow: the user has not approved yet (`authorization_pending`).
+    AuthorizationPending,
+    /// Device flow: polling too fast; wait the (now longer) interval (`slow_down`).
+    SlowDown,
+    /// Device flow: the user denied the request (`access_denied`).
+    AccessDenied,
+    /// Device flow: the device code expired or was used (`expired_token`).
+    ExpiredToken,
 }
 
 impl CliError {
@@ -48,6 +56,10 @@ impl CliError {
             CliError::InvalidRequest(_) | CliError::NeedsRedis => "invalid_request",
             CliError::InvalidGrant(_) => "invalid_grant",
             CliError::Unavailable(_) => "temporarily_unavailable",
+            CliError::AuthorizationPending => "authorization_pending",
+            CliError::SlowDown => "slow_down",
+            CliError::AccessDenied => "access_denied",
+            CliError::ExpiredToken => "expired_token",
         }
     }
 
@@ -58,6 +70,12 @@ impl CliError {
             CliError::Unavailable(_) => "sessions cannot be checked right now; try again".into(),
             CliError::NeedsRedis => {
                 "kubectl sign-in needs session.store = \"redis\" on the server".into()
+            }
+            CliError::AuthorizationPending => "waiting for the user to approve".into(),
+            CliError::SlowDown => "polling too fast; wait longer between requests".into(),
+            CliError::AccessDenied => "the user denied the sign-in".into(),
+            CliError::ExpiredToken => {
+                "the device code expired or was used; run portcullis login --device again".into()
             }
         }
     }
@@ -74,6 +92,8 @@ pub struct Issued {
     pub credential: String,
     /// Whose it is.
     pub user: String,
+    /// The CLI session's id (for the audit trail, hashed there).
+    pub session_id: String,
 }
 
 /// Checks a loopback redirect URI (RFC 8252 §7.3): `http`, the host `127.0.0.1` or
@@ -146,7 +166,7 @@ struct CodeGrant {
 
 const CODE_KIND: &str = "cli-code";
 
-fn code_id(code: &str) -> String {
+pub(crate) fn code_id(code: &str) -> String {
     let digest = Sha256::digest(code.as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -156,7 +176,7 @@ fn code_keyring(code: &str) -> Result<Keyring, CliError> {
     Keyring::new(&[key]).ok_or(CliError::InvalidGrant("unknown code"))
 }
 
-fn unavailable(e: StoreError) -> CliError {
+pub(crate) fn unavailable(e: StoreError) -> CliError {
     CliError::Unavailable(e.to_string())
 }
 
@@ -228,7 +248,21 @@ impl Sessions {
                 "redirect_uri differs from the authorization request",
             ));
         }
-        let browser = match self.load(Some(grant.c), now).await {
+        self.cli_session_from(grant.c, &grant.h, now).await
+    }
+
+    /// Creates a CLI session on the grant of the approving browser session `cookie`
+    /// (a loopback code or a device approval), labelled with the CLI's `client_host`.
+    pub(crate) async fn cli_session_from(
+        &self,
+        cookie: String,
+        client_host: &str,
+        now: u64,
+    ) -> Result<Issued, CliError> {
+        let AnyStore::Redis(redis) = self.store() else {
+            return Err(CliError::NeedsRedis);
+        };
+        let browser = match self.load(Some(cookie), now).await {
             Lookup::Valid(loaded) => loaded,
             Lookup::StoreDown(e) => return Err(CliError::Unavailable(e)),
             _ => {
@@ -256,18 +290,18 @@ impl Sessions {
         let described = redis
             .describe(
                 &session.id,
-                &[("k", "cli"), ("cl", &grant.h), ("lu", &now.to_string())],
+                &[("k", "cli"), ("cl", client_host), ("lu", &now.to_string())],
             )
             .await;
         if let Err(e) = described {
             tracing::warn!(error = %e, "could not label a CLI session for sessions list");
         }
-        tracing::info!(user = %prepared.identity.user, "CLI session created");
         Ok(Issued {
             id_token: prepared.state.id_token.clone(),
             expires_at: prepared.state.id_token_expires_at,
             credential,
             user: prepared.identity.user.clone(),
+            session_id: session.id.clone(),
         })
     }
 
@@ -290,6 +324,7 @@ impl Sessions {
                     expires_at: loaded.prepared.state.id_token_expires_at,
                     credential: credential.to_owned(),
                     user: loaded.prepared.identity.user.clone(),
+                    session_id: loaded.prepared.state.id.clone(),
                 })
             }
             Lookup::StoreDown(e) => Err(CliError::Unavailable(e)),

@@ -9,6 +9,7 @@
 //!
 //! # Layout (each module imports only those listed before it)
 //! - [`observe`]: the [`observe::Observer`] the face implements to count our work.
+//! - [`audit`]: the audit trail's events (`portcullis::audit`).
 //! - [`identity`]: who a verified ID token names, and the identity headers' values.
 //! - [`authz`]: policy (groups, emails, domains) and skip-auth rules.
 //! - [`redirect`]: the ONE validator for `rd` targets.
@@ -19,6 +20,7 @@
 //! - `signed_out`: cookie-store sessions this process saw signed out.
 //! - [`sessions`]: [`Sessions`], the lookup every endpoint asks, and its outcomes.
 //! - [`cli`]: kubectl sign-in: loopback redirects, PKCE, one-time codes, CLI sessions.
+//! - [`device`]: device authorization (RFC 8628) on top of [`cli`].
 //!
 //! # Invariants owned here
 //! - An expired ID token is never answered with ([`sessions::Lookup::TokenExpired`]).
@@ -27,9 +29,11 @@
 //! - Policy fails closed; skip rules match only the decoded path.
 //! - A redirect target leaves only for a whitelisted host.
 
+pub mod audit;
 pub mod authz;
 pub mod bearer;
 pub mod cli;
+pub mod device;
 pub mod identity;
 pub mod observe;
 pub mod prepared;

@@ -22,6 +22,10 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn provider_call(&self, call: ProviderCall, started: Instant, failed: bool);
     /// How a refresh ended for one request.
     fn refresh(&self, outcome: RefreshOutcome);
+    /// An audit event was written (`crate::audit`).
+    fn audit(&self, event: AuditEvent, outcome: Outcome) {
+        let _ = (event, outcome);
+    }
 }
 
 /// An observer that records nothing.
@@ -171,6 +175,88 @@ impl ProviderCall {
             ProviderCall::Jwks => "jwks",
             ProviderCall::Token => "token",
             ProviderCall::Refresh => "refresh",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A browser sign-in completed (or was refused at the callback).
+    SignIn,
+    /// A session was signed out.
+    SignOut,
+    /// A refresh with the provider (the request that made it).
+    Refresh,
+    /// Policy refused a signed-in user (403).
+    PolicyDenial,
+    /// A CLI token was issued for a loopback code or a device approval (or refused).
+    CliToken,
+    /// A CLI refresh was refused (the CLI session ended).
+    CliRefresh,
+    /// A CLI ended its own session.
+    CliLogout,
+    /// A user approved or denied a device.
+    DeviceDecision,
+    /// A user code was refused for too many wrong entries.
+    DeviceCodeEntry,
+    /// An operator revoked sessions (`portcullis sessions revoke`).
+    Revoke,
+}
+
+impl AuditEvent {
+    /// Every event, in a fixed order (metric series).
+    pub const ALL: [AuditEvent; 10] = [
+        AuditEvent::SignIn,
+        AuditEvent::SignOut,
+        AuditEvent::Refresh,
+        AuditEvent::PolicyDenial,
+        AuditEvent::CliToken,
+        AuditEvent::CliRefresh,
+        AuditEvent::CliLogout,
+        AuditEvent::DeviceDecision,
+        AuditEvent::DeviceCodeEntry,
+        AuditEvent::Revoke,
+    ];
+
+    /// Its stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::SignIn => "sign_in",
+            AuditEvent::SignOut => "sign_out",
+            AuditEvent::Refresh => "refresh",
+            AuditEvent::PolicyDenial => "policy_denial",
+            AuditEvent::CliToken => "cli_token",
+            AuditEvent::CliRefresh => "cli_refresh",
+            AuditEvent::CliLogout => "cli_logout",
+            AuditEvent::DeviceDecision => "device_decision",
+            AuditEvent::DeviceCodeEntry => "device_code_entry",
+            AuditEvent::Revoke => "revoke",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done as asked.
+    Success,
+    /// Refused (by us, the provider or the user).
+    Refused,
+    /// Could not be done (a store or provider failure).
+    Failed,
+}
+
+impl Outcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Refused, Outcome::Failed];
+
+    /// Its stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
         }
     }
 }

@@ -27,7 +27,10 @@ use portcullis_session::{GrantRef, SessionState};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::observe::{self, Observer, ProviderCall, RefreshOutcome, StoreOp};
+use crate::audit::Event;
+use crate::observe::{
+    self, AuditEvent, Observer, Outcome as AuditOutcome, ProviderCall, RefreshOutcome, StoreOp,
+};
 use crate::provider::ProviderSlot;
 
 /// Lease of the cross-replica lock (renewed while held).
@@ -256,6 +259,9 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
     {
         Ok(tokens) => {
             deps.observer.refresh(RefreshOutcome::Refreshed);
+            Event::new(AuditEvent::Refresh, AuditOutcome::Success)
+                .session(&session.id)
+                .emit(deps.observer);
             let new = SessionState {
                 id: session.id.clone(),
                 id_token: tokens.id_token,
@@ -298,6 +304,10 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
                 return refused_grant(deps, redis, grant, cookie, &error).await;
             }
             deps.observer.refresh(RefreshOutcome::InvalidGrant);
+            Event::new(AuditEvent::Refresh, AuditOutcome::Refused)
+                .session(&session.id)
+                .detail(&error)
+                .emit(deps.observer);
             if let Err(e) =
                 observe::store(deps.observer, StoreOp::Delete, deps.store.delete(cookie)).await
             {
@@ -308,6 +318,10 @@ async fn call_provider(deps: RefreshDeps<'_>, cookie: &str, session: &SessionSta
         }
         Err(e) => {
             deps.observer.refresh(RefreshOutcome::ProviderError);
+            Event::new(AuditEvent::Refresh, AuditOutcome::Failed)
+                .session(&session.id)
+                .detail("provider unavailable")
+                .emit(deps.observer);
             tracing::warn!(error = %e, "refresh failed; the session stays usable while its ID token is valid");
             Outcome::Unavailable(e.to_string())
         }
@@ -327,6 +341,9 @@ async fn refused_grant(
     match observe::store(deps.observer, StoreOp::Delete, redis.end_grant(grant)).await {
         Ok(GrantEnd::Ended(sessions)) => {
             deps.observer.refresh(RefreshOutcome::InvalidGrant);
+            Event::new(AuditEvent::Refresh, AuditOutcome::Refused)
+                .detail("grant ended")
+                .emit(deps.observer);
             tracing::info!(oauth_error = %error, sessions, "refresh token refused by the provider; the user's grant and its sessions ended");
             Outcome::Revoked
         }

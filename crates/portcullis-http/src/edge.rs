@@ -159,13 +159,17 @@ where
             &self.edge.in_flight,
             state.settings.limits.max_concurrent_requests,
         );
-        let trusted = request
+        let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| {
-                crate::forwarded::is_trusted(peer.ip(), &state.settings.trusted_proxies)
-            });
+            .map(|ConnectInfo(peer)| peer.ip());
+        let trusted = peer
+            .is_some_and(|ip| crate::forwarded::is_trusted(ip, &state.settings.trusted_proxies));
         let id = request_id::assign(request.headers(), trusted);
+        let audit_context = portcullis_core::audit::RequestContext {
+            request_id: id.0.clone(),
+            client_addr: peer,
+        };
         let span = tracing::info_span!(
             "request",
             request_id = id.as_str(),
@@ -189,7 +193,8 @@ where
         Box::pin(async move {
             let mut response = match admitted {
                 Some(in_flight) => {
-                    let answer = CatchUnwind(inner.call(request).instrument(span.clone())).await;
+                    let call = CatchUnwind(inner.call(request).instrument(span.clone()));
+                    let answer = portcullis_core::audit::scope(audit_context, call).await;
                     drop(in_flight);
                     match answer {
                         Ok(Ok(response)) => response,

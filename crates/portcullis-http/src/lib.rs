@@ -22,6 +22,8 @@
 //!   [`settings`]: leaves.
 
 pub mod answer;
+pub mod cli_pages;
+pub mod cli_templates;
 pub mod cookies;
 pub mod edge;
 pub mod forwarded;
@@ -76,8 +78,21 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
             get(handlers::cli::authorize).post(handlers::cli::approve),
         )
         .route(
+            "/oauth2/device/code",
+            axum::routing::post(handlers::device::start),
+        )
+        .route(
+            "/oauth2/device",
+            get(handlers::device::page).post(handlers::device::submit),
+        )
+        .route("/oauth2/kubeconfig", get(handlers::kubeconfig::page))
+        .route(
             "/oauth2/cli/token",
             axum::routing::post(handlers::cli::token),
+        )
+        .route(
+            "/oauth2/cli/logout",
+            axum::routing::post(handlers::cli::logout),
         )
         .route("/ping", get(handlers::info::ping))
         .route("/ready", get(handlers::info::ready))

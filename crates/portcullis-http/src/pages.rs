@@ -15,7 +15,7 @@ use minijinja::{Environment, context};
 
 use portcullis_core::authz::Denial;
 
-const BASE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a;background:#fff;line-height:1.5}\
+pub(crate) const BASE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a;background:#fff;line-height:1.5}\
 h1{font-size:1.6rem}code{background:#eee;padding:0 .3em;border-radius:3px}\
 .button{display:inline-block;background:#0b5cad;color:#fff;padding:.6rem 1.2rem;border-radius:4px;text-decoration:none;font-weight:600;border:0;font-size:1rem}\
 .button:hover{background:#084a8c}a:focus,.button:focus{outline:3px solid #f9a825;outline-offset:2px}\
@@ -171,7 +171,8 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// The built-in templates, with `sign_in.html` / `error.html` / `cli_consent.html` from `dir`
+    /// The built-in templates, with `sign_in.html`, `error.html`, `cli_consent.html`,
+    /// `device.html` and `kubeconfig.html` from `dir`
     /// replacing them where present. Errors name the file and the problem.
     pub fn load(dir: Option<&Path>) -> Result<Self, String> {
         let mut env = Environment::new();
@@ -179,7 +180,10 @@ impl Templates {
             ("error.html", ERROR_TEMPLATE),
             ("sign_in.html", SIGN_IN_TEMPLATE),
             ("cli_consent.html", CLI_CONSENT_TEMPLATE),
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::cli_templates::TEMPLATES)
+        {
             let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(path) => std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
@@ -191,12 +195,16 @@ impl Templates {
         Ok(Self { env })
     }
 
-    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(ctx)
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -15,6 +15,7 @@ use crate::server::Tokens;
 pub struct Cache {
     file: PathBuf,
     lock: PathBuf,
+    attempt: PathBuf,
 }
 
 impl Cache {
@@ -32,6 +33,7 @@ impl Cache {
         Ok(Self {
             file: dir.join(format!("{name}.json")),
             lock: dir.join(format!("{name}.lock")),
+            attempt: dir.join(format!("{name}.login-attempt")),
         })
     }
 
@@ -74,6 +76,20 @@ impl Cache {
     pub fn store(&self, tokens: &Tokens) -> Result<(), String> {
         let text = serde_json::to_string(tokens).map_err(|e| e.to_string())?;
         write_private(&self.file, text.as_bytes())
+    }
+
+    /// Claims the right to open a sign-in from the plugin: `false` when one was opened
+    /// less than `window_secs` ago (background tools call kubectl in loops; one tab
+    /// a minute per server, never a storm). Call with the lock held.
+    pub fn claim_sign_in(&self, now: u64, window_secs: u64) -> Result<bool, String> {
+        let last = std::fs::read_to_string(&self.attempt)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        if last.is_some_and(|t| now < t + window_secs && t <= now) {
+            return Ok(false);
+        }
+        write_private(&self.attempt, now.to_string().as_bytes())?;
+        Ok(true)
     }
 
     /// Forgets the tokens.

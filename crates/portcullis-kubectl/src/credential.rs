@@ -2,46 +2,84 @@
 //! its requests (client.authentication.k8s.io `ExecCredential`, v1 and v1beta1).
 
 use crate::cache::Cache;
-use crate::server::{Failure, Server};
+use crate::server::{Failure, Server, Tokens};
+
+/// How often the plugin may open a sign-in per server.
+const SIGN_IN_WINDOW: u64 = 60;
 
 /// The plugin: prints an `ExecCredential` with a token valid for a while yet,
 /// refreshing it through Portcullis first when it is close to expiry. Parallel calls
-/// wait on the cache's lock, so they make one refresh.
+/// wait on the cache's lock, so they make one refresh. Without a session, an
+/// interactive call signs in again (at most once a minute per server); any other
+/// fails with the command to run.
 pub async fn credential(server_url: &str) -> Result<(), String> {
     let cache = Cache::for_server(server_url)?;
     let _lock = cache.lock()?;
-    let Some(mut tokens) = cache.load()? else {
-        return Err(format!(
-            "not signed in to {server_url}; run: portcullis login --server {server_url}"
-        ));
-    };
     let now = crate::host::unix_now();
-    if tokens.expires_at <= now + refresh_margin(&tokens.id_token) {
-        let server = Server::new(server_url)?;
-        match server.refresh(&tokens.refresh_token).await {
-            Ok(fresh) => {
-                tokens = fresh;
-                cache.store(&tokens)?;
+    let tokens = match cache.load()? {
+        None => sign_in_again(&cache, server_url, "not signed in", now).await?,
+        Some(tokens) if tokens.expires_at <= now + refresh_margin(&tokens.id_token) => {
+            let server = Server::new(server_url)?;
+            match server.refresh(&tokens.refresh_token).await {
+                Ok(fresh) => {
+                    cache.store(&fresh)?;
+                    fresh
+                }
+                Err(Failure::Refused(why)) => {
+                    cache.clear()?;
+                    let why = format!("your Portcullis session has ended ({why})");
+                    sign_in_again(&cache, server_url, &why, now).await?
+                }
+                // Keep serving the cached token while it is valid; the server may be
+                // back before it expires.
+                Err(e) if tokens.expires_at > now => {
+                    eprintln!("portcullis: could not refresh ({e}); using the cached token");
+                    tokens
+                }
+                Err(e) => return Err(format!("could not refresh: {e}")),
             }
-            Err(Failure::Refused(why)) => {
-                cache.clear()?;
-                return Err(format!(
-                    "your Portcullis session has ended ({why}); run: portcullis login --server {server_url}"
-                ));
-            }
-            // Keep serving the cached token while it is valid; the server may be
-            // back before it expires.
-            Err(Failure::Other(why)) if tokens.expires_at > now => {
-                eprintln!("portcullis: could not refresh ({why}); using the cached token");
-            }
-            Err(Failure::Other(why)) => return Err(format!("could not refresh: {why}")),
         }
-    }
+        Some(tokens) => tokens,
+    };
     println!(
         "{}",
         exec_credential(&exec_api_version(), &tokens.id_token, tokens.expires_at)
     );
     Ok(())
+}
+
+/// Whether kubectl runs us with a terminal the user can answer on
+/// (`KUBERNETES_EXEC_INFO`'s `spec.interactive`).
+fn interactive() -> bool {
+    std::env::var("KUBERNETES_EXEC_INFO")
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["spec"]["interactive"].as_bool())
+        .unwrap_or(false)
+}
+
+/// No usable session: sign in through the browser when the call is interactive and
+/// no sign-in was opened this last minute; otherwise the error naming the command.
+async fn sign_in_again(
+    cache: &Cache,
+    server_url: &str,
+    why: &str,
+    now: u64,
+) -> Result<Tokens, String> {
+    let hint = format!("{why}; run: portcullis login --server {server_url}");
+    if !interactive() {
+        return Err(hint);
+    }
+    if !cache.claim_sign_in(now, SIGN_IN_WINDOW)? {
+        return Err(format!(
+            "{hint} (a sign-in was opened less than a minute ago)"
+        ));
+    }
+    eprintln!("portcullis: {why}; signing in again.");
+    let server = Server::new(server_url)?;
+    let tokens = crate::login::browser_sign_in(&server, false).await?;
+    cache.store(&tokens)?;
+    Ok(tokens)
 }
 
 /// `portcullis logout`: ends the CLI session on the server and clears the cache.

@@ -6,6 +6,8 @@
 //! - [`credential`]: `portcullis kubectl-credential --server URL`, the exec plugin
 //!   kubectl runs: a cached ID token, refreshed through Portcullis a little before it
 //!   expires, one refresh at a time across parallel kubectl calls (a file lock).
+//! - [`device`]: `portcullis login --device`: a code typed in a browser elsewhere
+//!   (RFC 8628), for machines with no browser.
 //! - [`kubeconfig`]: merging our entries into a kubeconfig, keeping everything else.
 //! - [`cache`]: the per-server token cache under `~/.kube/cache/portcullis/`.
 //! - [`server`]: the HTTP calls to Portcullis.
@@ -14,6 +16,7 @@
 
 pub mod cache;
 pub mod credential;
+pub mod device;
 mod host;
 pub mod kubeconfig;
 pub mod login;

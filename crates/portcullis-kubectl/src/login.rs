@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::{Cache, write_private};
 use crate::kubeconfig::{self, Entries};
-use crate::server::Server;
+use crate::server::{Server, Tokens};
 
 /// How long `login` waits for the browser to come back.
 const BROWSER_WAIT: Duration = Duration::from_secs(300);
@@ -27,6 +27,9 @@ pub struct LoginArgs {
     /// Print the URL instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
+    /// Sign in with a code entered in a browser elsewhere (no local browser, e.g. SSH).
+    #[arg(long, conflicts_with = "no_browser")]
+    pub device: bool,
     /// Prepended to the cluster and context names written.
     #[arg(long, default_value = "")]
     pub context_prefix: String,
@@ -51,7 +54,7 @@ fn kubeconfig_path(args: &LoginArgs) -> Result<PathBuf, String> {
     Ok(crate::host::home()?.join(".kube/config"))
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
@@ -149,9 +152,9 @@ async fn wait_for_code(listener: TcpListener, state: &str) -> Result<String, Str
     }
 }
 
-/// Runs the sign-in and writes kubeconfig.
-pub async fn login(args: LoginArgs) -> Result<(), String> {
-    let server = Server::new(&args.server)?;
+/// Signs in through the browser (loopback redirect with PKCE): the CLI session's
+/// tokens. The URL is opened, or only printed with `no_browser`; prompts on stderr.
+pub async fn browser_sign_in(server: &Server, no_browser: bool) -> Result<Tokens, String> {
     let verifier = crate::host::random(32)?;
     let challenge =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&verifier));
@@ -172,7 +175,7 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", &state)
         .append_pair("client_host", &host_name());
-    if args.no_browser {
+    if no_browser {
         eprintln!("Open this URL in your browser to sign in:\n{url}");
     } else {
         eprintln!("Opening {url} in your browser (or open it yourself).");
@@ -181,10 +184,20 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
     let code = tokio::time::timeout(BROWSER_WAIT, wait_for_code(listener, &state))
         .await
         .map_err(|_| "no sign-in within 5 minutes".to_owned())??;
-    let tokens = server
+    server
         .redeem(&code, &verifier, &redirect_uri)
         .await
-        .map_err(|e| format!("sign-in failed: {e}"))?;
+        .map_err(|e| format!("sign-in failed: {e}"))
+}
+
+/// Runs the sign-in and writes kubeconfig.
+pub async fn login(args: LoginArgs) -> Result<(), String> {
+    let server = Server::new(&args.server)?;
+    let tokens = if args.device {
+        crate::device::sign_in(&server, &host_name()).await?
+    } else {
+        browser_sign_in(&server, args.no_browser).await?
+    };
     let cache = Cache::for_server(server.base())?;
     {
         let _lock = cache.lock()?;

@@ -33,6 +33,29 @@ pub struct Cluster {
     pub certificate_authority_data: Option<String>,
 }
 
+/// What `POST /oauth2/device/code` answers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceStart {
+    /// What we poll with.
+    pub device_code: String,
+    /// What the user types.
+    pub user_code: String,
+    /// Where they type it.
+    pub verification_uri: String,
+    /// The same, with the code filled in.
+    #[serde(default)]
+    pub verification_uri_complete: String,
+    /// Seconds until the codes expire.
+    pub expires_in: u64,
+    /// Seconds between polls.
+    #[serde(default = "default_interval")]
+    pub interval: u64,
+}
+
+fn default_interval() -> u64 {
+    5
+}
+
 /// Why a call failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -40,12 +63,19 @@ pub enum Failure {
     Refused(String),
     /// Anything else (network, server error): try again later.
     Other(String),
+    /// Device flow: not approved yet (`authorization_pending`), or polling too fast
+    /// (`slow_down`, `true`).
+    Wait {
+        /// Whether the server asked us to slow down.
+        slow_down: bool,
+    },
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Refused(m) | Failure::Other(m) => f.write_str(m),
+            Failure::Wait { .. } => f.write_str("waiting for approval"),
         }
     }
 }
@@ -98,7 +128,15 @@ impl Server {
             .as_str()
             .unwrap_or("refused")
             .to_owned();
-        if body["error"] == "invalid_grant" {
+        match body["error"].as_str() {
+            Some("authorization_pending") => return Err(Failure::Wait { slow_down: false }),
+            Some("slow_down") => return Err(Failure::Wait { slow_down: true }),
+            _ => {}
+        }
+        if matches!(
+            body["error"].as_str(),
+            Some("invalid_grant" | "access_denied" | "expired_token")
+        ) {
             Err(Failure::Refused(description))
         } else {
             Err(Failure::Other(format!("{status}: {description}")))
@@ -117,6 +155,37 @@ impl Server {
             ("code", code),
             ("code_verifier", verifier),
             ("redirect_uri", redirect_uri),
+        ])
+        .await
+    }
+
+    /// Starts a device authorization (RFC 8628).
+    pub async fn start_device(&self, client_host: &str) -> Result<DeviceStart, Failure> {
+        let r = self
+            .http
+            .post(format!("{}/oauth2/device/code", self.base))
+            .form(&[("client_host", client_host)])
+            .send()
+            .await
+            .map_err(|e| Failure::Other(format!("cannot reach {}: {e}", self.base)))?;
+        let status = r.status();
+        let body: serde_json::Value = r
+            .json()
+            .await
+            .map_err(|e| Failure::Other(format!("unexpected answer from {}: {e}", self.base)))?;
+        if !status.is_success() {
+            let description = body["error_description"].as_str().unwrap_or("refused");
+            return Err(Failure::Other(format!("{status}: {description}")));
+        }
+        serde_json::from_value(body)
+            .map_err(|e| Failure::Other(format!("unexpected device answer: {e}")))
+    }
+
+    /// One poll of the device code grant.
+    pub async fn poll_device(&self, device_code: &str) -> Result<Tokens, Failure> {
+        self.token(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
         ])
         .await
     }

@@ -32,6 +32,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request head (slow-loris bound, HTTP/1).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+const AUDIT_TARGET: &str = portcullis_core::audit::TARGET;
+
 /// Installs the global tracing subscriber (`RUST_LOG` overrides the configured filter).
 ///
 /// Lines go to stdout in batches ([`log_sink`]): a request appends its access line to
@@ -40,7 +42,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// already installed.
 #[must_use = "dropping the guard stops the log flusher"]
 pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // The audit trail is written whatever the level, unless RUST_LOG says otherwise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},{}=info", AUDIT_TARGET)));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let (writer, guard) = log_sink::batched(stdout_fd());
     let builder = tracing_subscriber::fmt()
@@ -49,7 +53,11 @@ pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGua
         .with_ansi(ansi)
         .with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_target(true)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
     installed.ok().map(|()| guard)

@@ -182,6 +182,27 @@ fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runti
     })
 }
 
+/// An operator's revocation on the audit trail (stderr, JSON: the CLI's stdout is
+/// its answer).
+fn audit_revoke(state: &portcullis_http::AppState, user: &str, id: Option<&str>, detail: &str) {
+    use portcullis_core::audit::{AuditEvent, Event, Outcome};
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "off,portcullis::audit=info",
+        ))
+        .try_init();
+    let mut event = Event::new(AuditEvent::Revoke, Outcome::Success)
+        .user(user)
+        .detail(detail);
+    if let Some(id) = id {
+        event = event.session(id);
+    }
+    event.emit(&**state.sessions.observer());
+}
+
 fn sessions(command: SessionsCommand) -> ExitCode {
     let args = match &command {
         SessionsCommand::List { config, .. } | SessionsCommand::Revoke { config, .. } => config,
@@ -223,12 +244,15 @@ fn sessions(command: SessionsCommand) -> ExitCode {
                 }
                 println!("{} session(s) for {user}", list.len());
             }),
-            SessionsCommand::Revoke { user: Some(user), .. } => store
-                .revoke_user(&user)
-                .await
-                .map(|n| println!("revoked {n} session(s) of {user}")),
+            SessionsCommand::Revoke { user: Some(user), .. } => {
+                store.revoke_user(&user).await.map(|n| {
+                    audit_revoke(&state, &user, None, &format!("{n} session(s)"));
+                    println!("revoked {n} session(s) of {user}");
+                })
+            }
             SessionsCommand::Revoke { id: Some(id), .. } => store.revoke_id(&id).await.map(|found| {
                 if found {
+                    audit_revoke(&state, "", Some(&id), "by id");
                     println!("revoked session {id}");
                 } else {
                     println!("no session {id}");

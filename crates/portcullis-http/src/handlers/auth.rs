@@ -58,6 +58,15 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
                 }
                 Err(denial) => {
                     tracing::info!(user = %loaded.prepared.identity.user, reason = denial.reason(), "auth: denied by policy");
+                    portcullis_core::audit::Event::new(
+                        portcullis_core::audit::AuditEvent::PolicyDenial,
+                        portcullis_core::audit::Outcome::Refused,
+                    )
+                    .user(&loaded.prepared.identity.user)
+                    .session(&loaded.prepared.state.id)
+                    .kind("browser")
+                    .detail(denial.reason())
+                    .emit(&**state.sessions.observer());
                     StatusCode::FORBIDDEN.into_response()
                 }
             }

@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use portcullis_core::Lookup;
+use portcullis_core::audit::{AuditEvent, Event, Outcome};
 use portcullis_core::cli::{self, CliError, Issued};
 use portcullis_core::identity::Identity;
 use portcullis_oidc::provider::unix_now;
@@ -52,7 +53,7 @@ struct Consent {
     exp: u64,
 }
 
-fn bad_request(state: &AppState, request_id: &str, message: &str) -> Response {
+pub(crate) fn bad_request(state: &AppState, request_id: &str, message: &str) -> Response {
     pages::error_page(
         &state.templates,
         StatusCode::BAD_REQUEST,
@@ -79,7 +80,10 @@ fn check(params: &AuthorizeParams) -> Result<(), &'static str> {
 }
 
 /// The clusters `identity` may use.
-fn clusters_for<'a>(state: &'a AppState, identity: &Identity) -> Vec<&'a ClusterSettings> {
+pub(crate) fn clusters_for<'a>(
+    state: &'a AppState,
+    identity: &Identity,
+) -> Vec<&'a ClusterSettings> {
     state
         .settings
         .clusters
@@ -246,7 +250,7 @@ pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Re
     }
 }
 
-fn forbidden(state: &AppState, request_id: &str, message: &str) -> Response {
+pub(crate) fn forbidden(state: &AppState, request_id: &str, message: &str) -> Response {
     pages::error_page(
         &state.templates,
         StatusCode::FORBIDDEN,
@@ -270,9 +274,14 @@ pub struct TokenForm {
     redirect_uri: String,
     #[serde(default)]
     refresh_token: String,
+    #[serde(default)]
+    device_code: String,
 }
 
-fn token_error(e: &CliError) -> Response {
+/// The device authorization grant's type (RFC 8628 §3.4).
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+pub(crate) fn token_error(e: &CliError) -> Response {
     let status = match e {
         CliError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -289,7 +298,7 @@ fn token_error(e: &CliError) -> Response {
     r
 }
 
-fn token_answer(issued: &Issued) -> Response {
+pub(crate) fn token_answer(issued: &Issued) -> Response {
     let now = unix_now();
     let mut r = Json(serde_json::json!({
         "token_type": "Bearer",
@@ -319,22 +328,56 @@ pub async fn token(State(state): State<Arc<AppState>>, request: Request) -> Resp
         return token_error(&CliError::InvalidRequest("the form is malformed"));
     };
     let now = unix_now();
-    let outcome = match form.grant_type.as_str() {
-        "authorization_code" => {
+    let (outcome, event) = match form.grant_type.as_str() {
+        "authorization_code" => (
             state
                 .sessions
                 .redeem_cli_code(&form.code, &form.code_verifier, &form.redirect_uri, now)
-                .await
-        }
-        "refresh_token" => state.sessions.refresh_cli(&form.refresh_token, now).await,
-        _ => Err(CliError::InvalidRequest(
-            "grant_type must be authorization_code or refresh_token",
-        )),
+                .await,
+            AuditEvent::CliToken,
+        ),
+        DEVICE_GRANT => (
+            state.sessions.poll_device(&form.device_code, now).await,
+            AuditEvent::CliToken,
+        ),
+        "refresh_token" => (
+            state.sessions.refresh_cli(&form.refresh_token, now).await,
+            AuditEvent::CliRefresh,
+        ),
+        _ => (
+            Err(CliError::InvalidRequest(
+                "grant_type must be authorization_code, refresh_token or the device code grant",
+            )),
+            AuditEvent::CliToken,
+        ),
     };
+    let observer = &**state.sessions.observer();
     match outcome {
-        Ok(issued) => token_answer(&issued),
+        Ok(issued) => {
+            // Issuing is an event; a CLI refresh answering the current token is not.
+            if event == AuditEvent::CliToken {
+                Event::new(event, Outcome::Success)
+                    .user(&issued.user)
+                    .session(&issued.session_id)
+                    .kind("cli")
+                    .detail(&form.grant_type)
+                    .emit(observer);
+            }
+            token_answer(&issued)
+        }
+        // The device flow's waiting answers are the protocol, not refusals.
+        Err(e @ (CliError::AuthorizationPending | CliError::SlowDown)) => token_error(&e),
         Err(e) => {
             tracing::info!(request_id, grant_type = %form.grant_type, error = e.code(), reason = %e.description(), "kubectl token refused");
+            let outcome = if matches!(e, CliError::Unavailable(_)) {
+                Outcome::Failed
+            } else {
+                Outcome::Refused
+            };
+            Event::new(event, outcome)
+                .kind("cli")
+                .detail(e.code())
+                .emit(observer);
             token_error(&e)
         }
     }
@@ -359,6 +402,9 @@ pub async fn logout(State(state): State<Arc<AppState>>, request: Request) -> Res
     match state.sessions.end(credential).await {
         Ok(()) => {
             tracing::info!(request_id, "CLI session ended by its client");
+            Event::new(AuditEvent::CliLogout, Outcome::Success)
+                .kind("cli")
+                .emit(&**state.sessions.observer());
             StatusCode::NO_CONTENT.into_response()
         }
         Err(portcullis_session::store::StoreError::Undecodable(_)) => {

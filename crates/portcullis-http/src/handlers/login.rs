@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
+use portcullis_core::audit::{AuditEvent, Event, Outcome};
 use portcullis_core::identity::Identity;
 use portcullis_core::observe::ProviderCall;
 use portcullis_oidc::OidcError;
@@ -181,11 +182,14 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             .take(64)
             .collect();
         tracing::info!(request_id = rid, error = %code, "provider returned an error to the callback");
-        state.metrics.login_failed(if code == "access_denied" {
-            LoginFailure::Denied
-        } else {
-            LoginFailure::ProviderError
-        });
+        refused(
+            &state,
+            if code == "access_denied" {
+                LoginFailure::Denied
+            } else {
+                LoginFailure::ProviderError
+            },
+        );
         let status = if code == "access_denied" {
             StatusCode::FORBIDDEN
         } else {
@@ -204,7 +208,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         csrf_name.as_deref(),
     ) else {
         tracing::info!(request_id = rid, "callback without code or state");
-        state.metrics.login_failed(LoginFailure::InvalidRequest);
+        refused(&state, LoginFailure::InvalidRequest);
         return fail(
             StatusCode::BAD_REQUEST,
             "Invalid sign-in response",
@@ -225,13 +229,14 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
                 Some(_) => "state mismatch",
             };
             tracing::info!(request_id = rid, reason, "callback rejected");
-            state
-                .metrics
-                .login_failed(if reason == "login attempt expired" {
+            refused(
+                &state,
+                if reason == "login attempt expired" {
                     LoginFailure::Expired
                 } else {
                     LoginFailure::StateMismatch
-                });
+                },
+            );
             return fail(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
@@ -241,7 +246,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         }
     };
     let Some(provider) = state.sessions.provider().get() else {
-        state.metrics.login_failed(LoginFailure::ProviderError);
+        refused(&state, LoginFailure::ProviderError);
         return fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in temporarily unavailable",
@@ -260,7 +265,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(request_id = rid, error = %e, "code exchange failed");
-            state.metrics.login_failed(LoginFailure::from_oidc(&e));
+            refused(&state, LoginFailure::from_oidc(&e));
             let (status, title, message) = match &e {
                 OidcError::Unavailable(_) | OidcError::Discovery(_) => (
                     StatusCode::BAD_GATEWAY,
@@ -299,7 +304,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     let claim_names = &state.sessions.settings().claims;
     let Some(identity) = Identity::from_claims(&tokens.claims, claim_names) else {
         tracing::warn!(request_id = rid, claim = %claim_names.username, "ID token lacks the username claim");
-        state.metrics.login_failed(LoginFailure::NoIdentity);
+        refused(&state, LoginFailure::NoIdentity);
         return fail(
             StatusCode::BAD_GATEWAY,
             "Incomplete identity",
@@ -312,7 +317,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(id) => id,
         Err(e) => {
             tracing::error!(request_id = rid, error = %e, "no randomness for a session id");
-            state.metrics.login_failed(LoginFailure::Internal);
+            refused(&state, LoginFailure::Internal);
             return fail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Sign-in failed",
@@ -336,7 +341,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
         Ok(v) => v,
         Err(e) => {
             tracing::error!(request_id = rid, error = %e, "could not store the new session");
-            state.metrics.login_failed(LoginFailure::StoreError);
+            refused(&state, LoginFailure::StoreError);
             return fail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in temporarily unavailable",
@@ -347,7 +352,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     };
     let Ok(session_cookies) = writer.session(&cookie_value, lifetime, &cookies) else {
         tracing::error!(request_id = rid, user = %identity.user, "session too large for cookies");
-        state.metrics.login_failed(LoginFailure::Internal);
+        refused(&state, LoginFailure::Internal);
         return fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Sign-in failed",
@@ -360,6 +365,11 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             let rd = safe_redirect(&state, Some(&attempt.rd), rid, "callback");
             tracing::info!(request_id = rid, user = %identity.user, "login completed");
             state.metrics.login_completed();
+            Event::new(AuditEvent::SignIn, Outcome::Success)
+                .user(&identity.user)
+                .session(&session.id)
+                .kind("browser")
+                .emit(&**state.sessions.observer());
             redirect(&rd)
         }
         Err(denial) => {
@@ -367,6 +377,12 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
             // loop through the login again); the user sees why.
             tracing::info!(request_id = rid, user = %identity.user, reason = denial.reason(), "login completed but access denied");
             state.metrics.login_failed(LoginFailure::Denied);
+            Event::new(AuditEvent::PolicyDenial, Outcome::Refused)
+                .user(&identity.user)
+                .session(&session.id)
+                .kind("browser")
+                .detail(denial.reason())
+                .emit(&**state.sessions.observer());
             error_page(
                 &state.templates,
                 StatusCode::FORBIDDEN,
@@ -384,4 +400,12 @@ pub async fn callback(State(state): State<Arc<AppState>>, request: Request) -> R
     append_cookies(&mut response, session_cookies);
     append_cookies(&mut response, clear_csrf);
     response
+}
+
+/// A sign-in that did not complete: counted, and on the audit trail.
+fn refused(state: &AppState, reason: LoginFailure) {
+    state.metrics.login_failed(reason);
+    Event::new(AuditEvent::SignIn, Outcome::Refused)
+        .detail(reason.label())
+        .emit(&**state.sessions.observer());
 }

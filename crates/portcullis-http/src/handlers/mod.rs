@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod cli;
+pub mod device;
 pub mod forward_auth;
 pub mod info;
+pub mod kubeconfig;
 pub mod login;
 pub mod sign_out;

@@ -41,6 +41,12 @@ pub(crate) struct LoginLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct AuditLabels {
+    pub(crate) event: Name,
+    pub(crate) outcome: Name,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(crate) struct OutcomeLabels {
     pub(crate) outcome: Name,
 }

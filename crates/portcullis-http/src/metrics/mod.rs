@@ -16,7 +16,9 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
-use portcullis_core::observe::{self, Observer, ProviderCall, RefreshOutcome, StoreOp};
+use portcullis_core::observe::{
+    self, AuditEvent, Observer, Outcome, ProviderCall, RefreshOutcome, StoreOp,
+};
 use portcullis_oidc::OidcError;
 use portcullis_session::store::AnyStore;
 use prometheus_client::metrics::counter::Counter;
@@ -28,8 +30,8 @@ use prometheus_client::registry::Registry;
 mod labels;
 
 use labels::{
-    CallLabels, DecisionLabels, HttpLabels, LoginLabels, Name, OutcomeLabels, RouteLabels,
-    StoreLabels, VersionLabels,
+    AuditLabels, CallLabels, DecisionLabels, HttpLabels, LoginLabels, Name, OutcomeLabels,
+    RouteLabels, StoreLabels, VersionLabels,
 };
 pub use labels::{Decision, LoginFailure};
 
@@ -103,6 +105,8 @@ pub struct Metrics {
     refreshes: [Counter; 4],
     store: [Timed; 6],
     provider: [Timed; 4],
+    /// Audit events by event and outcome, in `AuditEvent::ALL` × `Outcome::ALL` order.
+    audit: Vec<Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -237,6 +241,23 @@ impl Metrics {
             }
         });
 
+        let audit_family = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "portcullis_audit_events",
+            "Audit events (log target portcullis::audit), by event and outcome",
+            audit_family.clone(),
+        );
+        let audit = AuditEvent::ALL
+            .iter()
+            .flat_map(|e| Outcome::ALL.iter().map(move |o| (*e, *o)))
+            .map(|(e, o)| {
+                audit_family.get_or_create_owned(&AuditLabels {
+                    event: Name(e.as_str()),
+                    outcome: Name(o.as_str()),
+                })
+            })
+            .collect();
+
         registry.register(
             "portcullis_build",
             "Build information (always 1)",
@@ -258,6 +279,7 @@ impl Metrics {
             refreshes,
             store: store_handles,
             provider,
+            audit,
         }
     }
 
@@ -462,6 +484,16 @@ impl Observer for Metrics {
 
     fn refresh(&self, outcome: RefreshOutcome) {
         Metrics::refresh(self, outcome);
+    }
+
+    fn audit(&self, event: AuditEvent, outcome: Outcome) {
+        let e = AuditEvent::ALL.iter().position(|x| *x == event);
+        let o = Outcome::ALL.iter().position(|x| *x == outcome);
+        if let (Some(e), Some(o)) = (e, o)
+            && let Some(counter) = self.audit.get(e * Outcome::ALL.len() + o)
+        {
+            counter.inc();
+        }
     }
 }
 

@@ -144,6 +144,12 @@ impl RedisStore {
         format!("{}l:{id}", self.prefix)
     }
 
+    /// The cookie keyring, for sealing what other short-lived values must keep secret
+    /// (a device approval's session reference) so that a Redis dump alone opens nothing.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// Single-use values (one-time codes) in the same Redis, under the same prefix.
     pub fn one_time(&self) -> OneTime {
         OneTime {
