@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::browser::Browser;
 use crate::client::Agent;
 use crate::process::binary;
 
@@ -93,4 +94,102 @@ pub async fn login(
     let status = child.wait().await.expect("test step");
     assert!(status.success(), "login failed: {rest}");
     rest
+}
+
+/// A running `portcullis` CLI command and its stderr, line by line.
+pub struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    /// Every stderr line read so far.
+    pub seen: String,
+}
+
+impl Running {
+    /// Starts `portcullis <args>` with `home` as `$HOME`.
+    pub fn spawn(home: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = Command::new(binary())
+            .args(args)
+            .env("HOME", home)
+            .env_remove("KUBECONFIG")
+            .env_remove("BROWSER")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("test step");
+        let lines = BufReader::new(child.stderr.take().expect("test step")).lines();
+        Self {
+            child,
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    /// The first stderr line that contains `needle` (30 s at most).
+    pub async fn line_with(&mut self, needle: &str) -> String {
+        let wait = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = self.lines.next_line().await.expect("test step") {
+                self.seen.push_str(&line);
+                self.seen.push('\n');
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        });
+        match wait.await {
+            Ok(Some(line)) => line,
+            _ => panic!("no line with {needle:?} in: {}", self.seen),
+        }
+    }
+
+    /// Waits for the command to end (60 s at most); its success and all of stderr.
+    pub async fn finish(mut self) -> (bool, String) {
+        let rest = async {
+            while let Some(line) = self.lines.next_line().await.expect("test step") {
+                self.seen.push_str(&line);
+                self.seen.push('\n');
+            }
+            self.child.wait().await.expect("test step")
+        };
+        let status = tokio::time::timeout(std::time::Duration::from_secs(60), rest)
+            .await
+            .expect("the command ends");
+        (status.success(), self.seen)
+    }
+}
+
+/// In real Chromium: opens `url` and walks whatever pages come (our sign-in page, the
+/// provider's login form as `user`, the kubectl consent page or the device pages,
+/// approving) until the page source contains `done`.
+pub async fn approve_in_chromium(browser: &Browser, url: &str, user: &str, done: &str) {
+    browser.goto(url).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stuck at {}: {}",
+            browser.url().await,
+            browser.source().await
+        );
+        if browser.source().await.contains(done) {
+            return;
+        }
+        if browser.has("#approve").await {
+            browser.click("#approve").await;
+        } else if browser.has("#continue").await {
+            browser.click("#continue").await;
+        } else if browser.has("#sign-in").await {
+            browser.click("#sign-in").await;
+        } else if browser.has("#login").await {
+            browser
+                .type_into("#login", &format!("{user}@example.test"))
+                .await;
+            browser
+                .type_into("#password", &format!("{user}-password"))
+                .await;
+            browser.click("#submit").await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

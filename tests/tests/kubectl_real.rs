@@ -3,7 +3,9 @@
 //! authenticator does: both contexts get alice's identity; after the token lifetime
 //! kubectl still works without a login, the provider having seen refreshes only
 //! through Portcullis; 20 parallel kubectl calls at expiry make one refresh; a revoked
-//! session makes the next kubectl call fail with the command to run.
+//! session makes the next kubectl call fail with the command to run, and
+//! `portcullis login --device` signs it in again. Every browser part is headless
+//! Chromium.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use portcullis_e2e::apiserver::ApiServer;
-use portcullis_e2e::client::Agent;
+use portcullis_e2e::browser::Browser;
 use portcullis_e2e::idp::{CLIENT_ID, Idp, IdpOptions};
 use portcullis_e2e::jwt::now;
-use portcullis_e2e::kubectl::login;
+use portcullis_e2e::kubectl::{Running, approve_in_chromium};
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::redis::Redis;
 use tokio::process::Command;
@@ -83,9 +85,24 @@ async fn kubectl_signs_in_through_portcullis_on_two_clusters() {
     .await;
     let server = format!("http://{}", p.addr);
     let home = portcullis_e2e::nginx::tempdir("kubectl-real");
-    let mut browser = Agent::new();
-    browser.sign_in(&p.public_url, "alice").await;
-    login(&home, &server, &p.public_url, &mut browser).await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    // The browser part in Chromium: our sign-in page, the provider, the consent page,
+    // the redirect to the CLI's loopback listener.
+    let started = std::time::Instant::now();
+    let mut cli = Running::spawn(&home, &["login", "--server", &server, "--no-browser"]);
+    let url = cli.line_with("/oauth2/cli/authorize?").await;
+    let url = url.trim().replacen(&server, &p.public_url, 1);
+    approve_in_chromium(&browser, &url, "alice", "Signed in. You can close").await;
+    let (ok, said) = cli.finish().await;
+    assert!(ok, "{said}");
+    assert!(said.contains("Signed in as alice@example.test"), "{said}");
+    assert!(said.contains("Configured contexts c1, c2"), "{said}");
+    println!(
+        "portcullis login, URL printed to kubeconfig written (Chromium, provider login included): {} ms",
+        started.elapsed().as_millis()
+    );
 
     for (context, api) in [("c1", &c1), ("c2", &c2)] {
         let (ok, who, err) = whoami(&kubectl, &home, context).await;
@@ -169,4 +186,22 @@ async fn kubectl_signs_in_through_portcullis_on_two_clusters() {
     let (ok, _, err) = whoami(&kubectl, &home, "c1").await;
     assert!(!ok);
     assert!(err.contains("portcullis login --server"), "{err}");
+
+    // Signed in again without a local browser: `--device`, approved in Chromium.
+    let mut device = Running::spawn(&home, &["login", "--device", "--server", &server]);
+    let line = device.line_with("/oauth2/device?user_code=").await;
+    let url = line
+        .trim()
+        .trim_start_matches("(or open ")
+        .trim_end_matches(')')
+        .to_owned();
+    assert!(url.starts_with(&p.public_url), "{url}");
+    approve_in_chromium(&browser, &url, "alice", "Device signed in").await;
+    let (ok, said) = device.finish().await;
+    assert!(ok, "{said}");
+    assert!(said.contains("Signed in as alice@example.test"), "{said}");
+    let (ok, who, err) = whoami(&kubectl, &home, "c2").await;
+    assert!(ok, "{err}");
+    assert_eq!(who["username"], "alice@example.test");
+    browser.quit().await;
 }
