@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use portcullis_e2e::browser::Browser;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::idp::{Idp, IdpOptions};
-use portcullis_e2e::jwt::{exp, now};
+use portcullis_e2e::jwt::{claim, exp, now};
+use portcullis_e2e::kubectl::{Running, approve_in_chromium, run};
 use portcullis_e2e::process::{Replica, cli};
 use portcullis_e2e::redis::Redis;
 use portcullis_e2e::stack::Clusters;
@@ -55,6 +56,19 @@ fn stat(stats: &serde_json::Value, path: &[&str]) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// Whether the exec plugin hands out an unexpired token of alice's (a refresh
+/// through Portcullis when due).
+async fn cli_signed_in(home: &std::path::Path, server: &str) -> bool {
+    let (status, out, err) = run(home, &["kubectl-credential", "--server", server]).await;
+    let credential: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let token = credential["status"]["token"].as_str().unwrap_or_default();
+    let ok = status == 0 && exp(token) > now() && claim(token, "email") == "alice@example.test";
+    if !ok {
+        println!("kubectl-credential: {status} {err}");
+    }
+    ok
+}
+
 async fn sign_in_browser(s: &Clusters, browser: &Browser) {
     browser.goto(&s.url("c1", "/")).await;
     browser.find("#login").await;
@@ -85,8 +99,9 @@ async fn signed_in(s: &Clusters, browser: &Browser) -> bool {
 }
 
 /// Two Chromium profiles sign in as the same user one after the other through nginx
-/// `auth_request`. With the Redis store both stay signed in for three ID-token
-/// lifetimes without a login, the dashboard verified every token it got, and no
+/// `auth_request` (and, with Redis, kubectl through the first one's consent page).
+/// With the Redis store all three stay signed in for three ID-token lifetimes without
+/// a login, the provider issued one grant per browser login, the dashboard verified every token it got, and no
 /// refresh was refused. With the cookie store the first device's refresh token was
 /// revoked by the second sign-in, so it is signed out at its first refresh: what the
 /// README's store comparison says.
@@ -113,6 +128,18 @@ async fn two_browsers_same_user_redis_keeps_both_cookie_store_loses_the_first() 
         };
         sign_in_browser(&s, &laptop).await;
         sign_in_browser(&s, &desktop).await;
+        // With Redis, kubectl signs in too, approved in the laptop's browser: a third
+        // session on the same grant, no new login at the provider.
+        let cli_home = portcullis_e2e::nginx::tempdir("shared-grant-cli");
+        let server = format!("http://{}", s.portcullis.addr);
+        if store == "redis" {
+            let mut cli = Running::spawn(&cli_home, &["login", "--server", &server, "--no-browser"]);
+            let url = cli.line_with("/oauth2/cli/authorize?").await;
+            let url = url.trim().replacen(&server, &s.portcullis.public_url, 1);
+            approve_in_chromium(&laptop, &url, "alice", "Signed in. You can close").await;
+            let (ok, said) = cli.finish().await;
+            assert!(ok, "{said}");
+        }
         let stats = s.idp.stats().await;
         assert_eq!(stat(&stats, &["authorization_code_grants"]), 2, "{stats}");
         assert_eq!(
@@ -122,24 +149,38 @@ async fn two_browsers_same_user_redis_keeps_both_cookie_store_loses_the_first() 
         );
 
         let until = Instant::now() + Duration::from_secs(3 * ttl + 1);
-        let (mut laptop_ok, mut desktop_ok, mut rounds) = (true, true, 0);
+        let (mut laptop_ok, mut desktop_ok, mut cli_ok, mut rounds) = (true, true, true, 0);
         while Instant::now() < until {
             laptop_ok &= signed_in(&s, &laptop).await;
             desktop_ok &= signed_in(&s, &desktop).await;
+            if store == "redis" {
+                cli_ok &= cli_signed_in(&cli_home, &server).await;
+            }
             rounds += 1;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let stats = s.idp.stats().await;
+        let cli = if store == "redis" {
+            cli_ok.to_string()
+        } else {
+            "(not with the cookie store)".to_owned()
+        };
         let refreshes = stat(&stats, &["refresh_grants"]);
         let refused = stat(&stats, &["refresh_failures"]);
         println!(
             "{store} store, two browsers as alice over {}s ({rounds} rounds, {ttl}s tokens): \
-             laptop signed in: {laptop_ok}, desktop signed in: {desktop_ok}, \
+             laptop signed in: {laptop_ok}, desktop signed in: {desktop_ok}, kubectl signed in: {cli}, \
              refreshes at the provider: {refreshes}, refused: {refused}",
             3 * ttl + 1
         );
         if store == "redis" {
             assert!(laptop_ok && desktop_ok, "both devices stay signed in");
+            assert!(cli_ok, "and kubectl with them");
+            assert_eq!(
+                stat(&stats, &["authorization_code_grants"]),
+                2,
+                "one provider grant per browser login; kubectl's joined one: {stats}"
+            );
             assert_eq!(refused, 0, "{stats}");
             assert!(
                 (2..=5).contains(&refreshes),
