@@ -19,7 +19,11 @@ pub fn claims(token: &str) -> serde_json::Value {
     let jwt = token.trim_start_matches("Bearer ");
     jwt.split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }

@@ -34,6 +34,35 @@ pub fn csrf_of(page: &str) -> String {
     page[at..].split('"').next().expect("test step").to_owned()
 }
 
+/// The browser part of a loopback sign-in as `browser` (signed in already): the
+/// consent page at `url`, approved, and the redirect to the CLI's listener followed.
+pub async fn approve_as(browser: &mut Agent, url: &str, public: &str) {
+    let page = browser.get(url).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = csrf_of(&page.text().await.expect("test step"));
+    let r = browser
+        .http
+        .post(format!("{public}/oauth2/cli/authorize"))
+        .header("cookie", browser.site.header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&decision=approve",
+            url::form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .expect("test step");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loopback = r.headers()["location"]
+        .to_str()
+        .expect("test step")
+        .to_owned();
+    assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
+    // The browser follows the redirect to the CLI's loopback listener.
+    let done = browser.http.get(&loopback).send().await.expect("test step");
+    assert!(done.text().await.expect("test step").contains("Signed in"));
+}
+
 /// `portcullis login --no-browser`, with the browser part done by `browser`.
 pub async fn login(
     home: &std::path::Path,
@@ -61,31 +90,7 @@ pub async fn login(
         }
     };
     // The browser reaches the same server under its public name.
-    let url = url.replacen(server, public, 1);
-    let page = browser.get(&url).await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let csrf = csrf_of(&page.text().await.expect("test step"));
-    let r = browser
-        .http
-        .post(format!("{public}/oauth2/cli/authorize"))
-        .header("cookie", browser.site.header())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "csrf={}&decision=approve",
-            url::form_urlencoded::byte_serialize(csrf.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await
-        .expect("test step");
-    assert_eq!(r.status(), StatusCode::FOUND);
-    let loopback = r.headers()["location"]
-        .to_str()
-        .expect("test step")
-        .to_owned();
-    assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
-    // The browser follows the redirect to the CLI's loopback listener.
-    let done = browser.http.get(&loopback).send().await.expect("test step");
-    assert!(done.text().await.expect("test step").contains("Signed in"));
+    approve_as(browser, &url.replacen(server, public, 1), public).await;
     let mut rest = String::new();
     while let Some(line) = lines.next_line().await.expect("test step") {
         rest.push_str(&line);
@@ -107,13 +112,24 @@ pub struct Running {
 impl Running {
     /// Starts `portcullis <args>` with `home` as `$HOME`.
     pub fn spawn(home: &std::path::Path, args: &[&str]) -> Self {
-        let mut child = Command::new(binary())
+        Self::spawn_with(home, args, &[])
+    }
+
+    /// [`Running::spawn`] with more environment variables.
+    pub fn spawn_with(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary());
+        command
             .args(args)
             .env("HOME", home)
             .env_remove("KUBECONFIG")
             .env_remove("BROWSER")
+            .env_remove("KUBERNETES_EXEC_INFO");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("test step");
@@ -144,18 +160,29 @@ impl Running {
     }
 
     /// Waits for the command to end (60 s at most); its success and all of stderr.
-    pub async fn finish(mut self) -> (bool, String) {
+    pub async fn finish(self) -> (bool, String) {
+        let (ok, _, stderr) = self.finish_output().await;
+        (ok, stderr)
+    }
+
+    /// Waits for the command to end (60 s at most); its success, stdout and stderr.
+    pub async fn finish_output(mut self) -> (bool, String, String) {
+        let mut stdout = self.child.stdout.take().expect("test step");
         let rest = async {
+            let mut out = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+                .await
+                .expect("test step");
             while let Some(line) = self.lines.next_line().await.expect("test step") {
                 self.seen.push_str(&line);
                 self.seen.push('\n');
             }
-            self.child.wait().await.expect("test step")
+            (self.child.wait().await.expect("test step"), out)
         };
-        let status = tokio::time::timeout(std::time::Duration::from_secs(60), rest)
+        let (status, out) = tokio::time::timeout(std::time::Duration::from_secs(60), rest)
             .await
             .expect("the command ends");
-        (status.success(), self.seen)
+        (status.success(), out, self.seen)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The command-line half, run as users run it: the real `portcullis login` binary
 //! (loopback listener, PKCE) with the browser part done by an HTTP agent signed in
 //! as alice, the kubeconfig it writes, the `kubectl-credential` exec plugin (its
-//! cache, its file lock: 20 parallel calls at expiry make one refresh), and
+//! cache, its file lock: 20 parallel calls at expiry make one refresh), its own
+//! sign-in when the call is interactive (one browser tab a minute at most), and
 //! `portcullis logout`.
 
 #![allow(clippy::unwrap_used)]
@@ -12,7 +13,7 @@ use std::time::Duration;
 use portcullis_e2e::client::Agent;
 use portcullis_e2e::idp::{Idp, IdpOptions};
 use portcullis_e2e::jwt::{exp, now};
-use portcullis_e2e::kubectl::{login, run};
+use portcullis_e2e::kubectl::{Running, approve_as, login, run};
 use portcullis_e2e::portcullis_server::{Options, Portcullis};
 use portcullis_e2e::redis::Redis;
 use reqwest::StatusCode;
@@ -136,12 +137,81 @@ async fn login_writes_kubeconfig_and_the_plugin_refreshes_once_for_parallel_call
     assert!(err.contains("readable by others"), "{err}");
     std::fs::set_permissions(&cache_file, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    // Logout ends the CLI session on the server; the plugin then names the command.
+    // Logout ends the CLI session on the server (its credential is refused there);
+    // the plugin then names the command.
+    let cached: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache_file).unwrap()).unwrap();
+    let credential = cached["refresh_token"].as_str().unwrap().to_owned();
     let (code, _, err) = run(&home, &["logout", "--server", &server]).await;
     assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("did not confirm"), "{err}");
+    let refused = browser
+        .http
+        .post(format!("{server}/oauth2/cli/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &credential),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::BAD_REQUEST,
+        "ended on the server"
+    );
     let (code, _, err) = run(&home, &["kubectl-credential", "--server", &server]).await;
     assert_ne!(code, 0);
     assert!(err.contains("portcullis login --server"), "{err}");
+    assert!(
+        !home.join("opened").exists(),
+        "not interactive: no browser opened"
+    );
+
+    // Interactive (kubectl passes a terminal): the plugin signs in again itself, in
+    // the browser `$BROWSER` names; a second try within the minute opens nothing.
+    let opener = home.join("open-browser");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\n",
+            home.join("opened").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let interactive = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#;
+    let env = [
+        ("KUBERNETES_EXEC_INFO", interactive),
+        ("BROWSER", opener.to_str().unwrap()),
+    ];
+    let plugin = Running::spawn_with(&home, &["kubectl-credential", "--server", &server], &env);
+    let opened = portcullis_e2e::eventually("the browser opened", Duration::from_secs(20), || {
+        let path = home.join("opened");
+        async move { std::fs::read_to_string(path).ok().filter(|t| !t.is_empty()) }
+    })
+    .await;
+    let url = opened.trim().replacen(&server, &p.public_url, 1);
+    approve_as(&mut browser, &url, &p.public_url).await;
+    let (ok, out, err) = plugin.finish_output().await;
+    assert!(ok, "{err}");
+    assert!(err.contains("signing in again"), "{err}");
+    let cred: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(exp(cred["status"]["token"].as_str().unwrap()) > now());
+    let (code, _, _) = run(&home, &["logout", "--server", &server]).await;
+    assert_eq!(code, 0);
+    let again = Running::spawn_with(&home, &["kubectl-credential", "--server", &server], &env);
+    let (ok, _, err) = again.finish_output().await;
+    assert!(!ok);
+    assert!(err.contains("less than a minute ago"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(home.join("opened"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "one browser tab a minute, never a storm"
+    );
     assert_eq!(
         browser
             .get(&format!("{}/oauth2/auth", p.public_url))

@@ -133,7 +133,8 @@ async fn two_browsers_same_user_redis_keeps_both_cookie_store_loses_the_first() 
         let cli_home = portcullis_e2e::nginx::tempdir("shared-grant-cli");
         let server = format!("http://{}", s.portcullis.addr);
         if store == "redis" {
-            let mut cli = Running::spawn(&cli_home, &["login", "--server", &server, "--no-browser"]);
+            let mut cli =
+                Running::spawn(&cli_home, &["login", "--server", &server, "--no-browser"]);
             let url = cli.line_with("/oauth2/cli/authorize?").await;
             let url = url.trim().replacen(&server, &s.portcullis.public_url, 1);
             approve_in_chromium(&laptop, &url, "alice", "Signed in. You can close").await;
