@@ -417,3 +417,103 @@ async fn hostile_cli_requests_are_refused() {
     assert_eq!(listed["clusters"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["clusters"][0]["name"], "c1");
 }
+
+/// `/oauth2/kubeconfig`: signs the user in first; lists their clusters (only those
+/// their groups allow) with the commands to run; the download is a kubeconfig real
+/// kubectl reads, holding exec entries and no token.
+#[tokio::test]
+async fn the_kubeconfig_page_and_download() {
+    let Some(redis) = Redis::start().await else {
+        return;
+    };
+    let Some((_idp, p)) = stack(&redis, 300).await else {
+        return;
+    };
+    let base = &p.public_url;
+    let mut nobody = Agent::new();
+    let r = nobody.get(&format!("{base}/oauth2/kubeconfig")).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("rd=%2Foauth2%2Fkubeconfig"),
+        "back here after sign-in"
+    );
+
+    let mut bob = Agent::new();
+    bob.sign_in(base, "bob").await;
+    let page = bob.get(&format!("{base}/oauth2/kubeconfig")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("bob@example.test"), "{body}");
+    assert!(
+        body.contains("<code>c1</code>: the first cluster"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("<code>c2</code>"),
+        "c2 needs platform-admins: {body}"
+    );
+    // minijinja's HTML escaping writes `/` as `&#x2f;`; browsers show `/`.
+    assert!(
+        body.contains(&format!(
+            "portcullis login --server {}",
+            base.replace('/', "&#x2f;")
+        )),
+        "{body}"
+    );
+    assert!(body.contains("kubectl --context c1 get pods"));
+
+    let mut alice = Agent::new();
+    alice.sign_in(base, "alice").await;
+    let download = alice
+        .get(&format!("{base}/oauth2/kubeconfig?download=1"))
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.headers()["content-type"], "application/yaml");
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let yaml = download.text().await.unwrap();
+    assert!(!yaml.contains("eyJ"), "no token in it: {yaml}");
+    let file = portcullis_e2e::nginx::tempdir("kubeconfig-download").join("config");
+    std::fs::write(&file, &yaml).unwrap();
+    let Some(kubectl) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    }) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required in CI"
+        );
+        return;
+    };
+    let out = tokio::process::Command::new(kubectl)
+        .args(["config", "view", "-o", "json", "--kubeconfig"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let contexts: Vec<&str> = view["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(contexts, ["c1", "c2"]);
+    let exec = &view["users"][0]["user"]["exec"];
+    assert_eq!(exec["command"], "portcullis");
+    assert_eq!(exec["args"][0], "kubectl-credential");
+    assert_eq!(exec["args"][2], base.as_str());
+}
