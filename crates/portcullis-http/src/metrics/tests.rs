@@ -9,6 +9,9 @@ fn families_are_named_by_convention_and_start_at_zero() {
     m.auth_decision(Decision::from_status(StatusCode::SERVICE_UNAVAILABLE));
     m.login_failed(LoginFailure::StateMismatch);
     m.refresh(RefreshOutcome::Joined);
+    Observer::audit(&m, AuditEvent::DeviceDecision, Outcome::Success);
+    Observer::audit(&m, AuditEvent::DeviceDecision, Outcome::Success);
+    Observer::audit(&m, AuditEvent::Revoke, Outcome::Failed);
     m.request(
         Some("/oauth2/auth"),
         &Method::GET,
@@ -30,6 +33,9 @@ fn families_are_named_by_convention_and_start_at_zero() {
         r#"portcullis_logins_total{outcome="failed",reason="state_mismatch"} 1"#,
         r#"portcullis_logins_total{outcome="started",reason="none"} 0"#,
         r#"portcullis_refreshes_total{outcome="joined"} 1"#,
+        r#"portcullis_audit_events_total{event="device_decision",outcome="success"} 2"#,
+        r#"portcullis_audit_events_total{event="revoke",outcome="failed"} 1"#,
+        r#"portcullis_audit_events_total{event="sign_in",outcome="refused"} 0"#,
         r#"portcullis_http_requests_total{route="/oauth2/auth",method="GET",status="202"} 1"#,
         r#"portcullis_http_requests_total{route="unmatched",method="other",status="404"} 1"#,
         r#"portcullis_http_request_duration_seconds_count{route="/oauth2/auth"} 1"#,
