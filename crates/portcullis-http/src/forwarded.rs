@@ -192,7 +192,7 @@ impl Forwarded {
     }
 
     /// `X-Forwarded-Host` from a trusted proxy, else `Host` (with port, as sent).
-    fn original_host(&self, headers: &HeaderMap) -> Option<String> {
+    pub fn original_host(&self, headers: &HeaderMap) -> Option<String> {
         self.header(headers, "x-forwarded-host")
             .or_else(|| headers.get(http::header::HOST)?.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
@@ -200,7 +200,7 @@ impl Forwarded {
     }
 
     /// `X-Forwarded-Proto` from a trusted proxy when `http`/`https`, else `default`.
-    fn scheme(&self, headers: &HeaderMap, default: &str) -> String {
+    pub fn scheme(&self, headers: &HeaderMap, default: &str) -> String {
         match self.header(headers, "x-forwarded-proto") {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             Some(p) if p.eq_ignore_ascii_case("http") => "http",
