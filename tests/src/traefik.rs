@@ -94,20 +94,25 @@ impl Traefik {
             dir,
             _child: child,
         };
+        // Not `crate::eventually`: a Traefik that never routes should say why (its log).
         let http = crate::client::http();
-        crate::eventually("traefik routing", Duration::from_secs(20), || {
-            let http = http.clone();
-            async move {
-                let r = http
-                    .get(probe)
-                    .header("accept", "application/json")
-                    .send()
-                    .await
-                    .ok()?;
-                (r.status() != reqwest::StatusCode::NOT_FOUND).then_some(())
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = http
+                .get(probe)
+                .header("accept", "application/json")
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status() != reqwest::StatusCode::NOT_FOUND) {
+                break;
             }
-        })
-        .await;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "traefik never routed {probe}:\n{}",
+                traefik.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Some(traefik)
     }
 
