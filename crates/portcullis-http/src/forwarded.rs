@@ -82,6 +82,18 @@ impl Original {
     }
 }
 
+/// Which header names the original URL when a request carries both kinds: the one
+/// the calling proxy sets itself, so a client's copy of the other one, passed on
+/// untouched, cannot steer the decision (e.g. name a `skip_auth` path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefer {
+    /// nginx `auth_request` (`/oauth2/auth`): `X-Original-URL`.
+    OriginalUrl,
+    /// Traefik ForwardAuth, Caddy `forward_auth` (`/oauth2/forward_auth`):
+    /// `X-Forwarded-Uri`.
+    ForwardedUri,
+}
+
 impl Forwarded {
     /// Reconstructs the original request from the headers proxies send, believed only
     /// from trusted peers:
@@ -89,7 +101,8 @@ impl Forwarded {
     /// - Traefik ForwardAuth, Caddy `forward_auth`: `X-Forwarded-Method`,
     ///   `-Proto`, `-Host`, `-Uri`.
     ///
-    /// Otherwise (untrusted peer, or Envoy `ext_authz`, which sends the original
+    /// `prefer` says which of the two wins when both are present. Otherwise
+    /// (untrusted peer, or Envoy `ext_authz`, which sends the original
     /// method, `Host` and path with our path prefix in front): the request's own
     /// method and `Host`, and `suffix` (the path after the endpoint's prefix) when
     /// given. `None` when nothing identifies a path.
@@ -99,65 +112,101 @@ impl Forwarded {
         headers: &HeaderMap,
         suffix: Option<&str>,
         scheme: &str,
+        prefer: Prefer,
     ) -> Option<Original> {
-        let fwd_method = |name| {
-            self.header(headers, name)
-                .filter(|m| m.bytes().all(|b| b.is_ascii_alphabetic()))
-                .map(str::to_ascii_uppercase)
+        let found = match prefer {
+            Prefer::OriginalUrl => self
+                .by_original_url(headers)
+                .or_else(|| self.by_forwarded_uri(method, headers, scheme)),
+            Prefer::ForwardedUri => self
+                .by_forwarded_uri(method, headers, scheme)
+                .or_else(|| self.by_original_url(headers)),
         };
-        if let Some(raw) = self.header_raw(headers, "x-original-url")
-            && let Ok(url) = url::Url::parse(raw)
-            && matches!(url.scheme(), "http" | "https")
-            && let Some(host) = url.host_str()
-        {
-            let host = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_owned(),
-            };
-            let mut pq = url.path().to_owned();
-            if let Some(q) = url.query() {
-                pq.push('?');
-                pq.push_str(q);
-            }
-            return Some(Original {
-                method: fwd_method("x-original-method").unwrap_or_else(|| "GET".into()),
-                scheme: url.scheme().to_owned(),
-                host: Some(host),
-                path_and_query: pq,
-            });
-        }
-        let host = self
-            .header(headers, "x-forwarded-host")
-            .or_else(|| headers.get(http::header::HOST)?.to_str().ok())
-            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned);
-        let scheme = match self.header(headers, "x-forwarded-proto") {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            _ => scheme,
-        }
-        .to_owned();
-        if let Some(uri) = self.header_raw(headers, "x-forwarded-uri")
-            && uri.starts_with('/')
-        {
-            return Some(Original {
-                method: fwd_method("x-forwarded-method").unwrap_or_else(|| method.to_string()),
-                scheme,
-                host,
-                path_and_query: uri.to_owned(),
-            });
+        if found.is_some() {
+            return found;
         }
         let suffix = suffix?;
         Some(Original {
             method: method.to_string(),
-            scheme,
-            host,
+            scheme: self.scheme(headers, scheme),
+            host: self.original_host(headers),
             path_and_query: if suffix.starts_with('/') {
                 suffix.to_owned()
             } else {
                 format!("/{suffix}")
             },
         })
+    }
+
+    fn method_header(&self, headers: &HeaderMap, name: &str) -> Option<String> {
+        self.header(headers, name)
+            .filter(|m| m.bytes().all(|b| b.is_ascii_alphabetic()))
+            .map(str::to_ascii_uppercase)
+    }
+
+    /// nginx's `X-Original-URL` (absolute) and `X-Original-Method`.
+    fn by_original_url(&self, headers: &HeaderMap) -> Option<Original> {
+        let raw = self.header_raw(headers, "x-original-url")?;
+        let url = url::Url::parse(raw).ok()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        let host = url.host_str()?;
+        let host = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        let mut pq = url.path().to_owned();
+        if let Some(q) = url.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Some(Original {
+            method: self
+                .method_header(headers, "x-original-method")
+                .unwrap_or_else(|| "GET".into()),
+            scheme: url.scheme().to_owned(),
+            host: Some(host),
+            path_and_query: pq,
+        })
+    }
+
+    /// Traefik's and Caddy's `X-Forwarded-Uri` with `-Method`, `-Host`, `-Proto`.
+    fn by_forwarded_uri(
+        &self,
+        method: &http::Method,
+        headers: &HeaderMap,
+        scheme: &str,
+    ) -> Option<Original> {
+        let uri = self
+            .header_raw(headers, "x-forwarded-uri")
+            .filter(|u| u.starts_with('/'))?;
+        Some(Original {
+            method: self
+                .method_header(headers, "x-forwarded-method")
+                .unwrap_or_else(|| method.to_string()),
+            scheme: self.scheme(headers, scheme),
+            host: self.original_host(headers),
+            path_and_query: uri.to_owned(),
+        })
+    }
+
+    /// `X-Forwarded-Host` from a trusted proxy, else `Host` (with port, as sent).
+    pub fn original_host(&self, headers: &HeaderMap) -> Option<String> {
+        self.header(headers, "x-forwarded-host")
+            .or_else(|| headers.get(http::header::HOST)?.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned)
+    }
+
+    /// `X-Forwarded-Proto` from a trusted proxy when `http`/`https`, else `default`.
+    pub fn scheme(&self, headers: &HeaderMap, default: &str) -> String {
+        match self.header(headers, "x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ => default,
+        }
+        .to_owned()
     }
 
     /// A forwarded header's whole value (URIs may contain commas), trusted peers only.
@@ -227,13 +276,17 @@ mod tests {
         h.insert("x-original-method", "post".parse().unwrap());
         let t = Forwarded { trusted: true };
         let u = Forwarded { trusted: false };
-        let o = t.original(&m, &h, None, "http").unwrap();
+        let o = t
+            .original(&m, &h, None, "http", Prefer::OriginalUrl)
+            .unwrap();
         assert_eq!(o.method, "POST");
         assert_eq!(o.url().unwrap(), "https://dash.example.com:8443/a/b?c=d,e");
         assert_eq!(o.path(), "/a/b");
         // Untrusted: nothing but the suffix counts.
-        assert_eq!(u.original(&m, &h, None, "http"), None);
-        let o = u.original(&m, &h, Some("/x?y"), "http").unwrap();
+        assert_eq!(u.original(&m, &h, None, "http", Prefer::OriginalUrl), None);
+        let o = u
+            .original(&m, &h, Some("/x?y"), "http", Prefer::OriginalUrl)
+            .unwrap();
         assert_eq!(o.url().unwrap(), "http://auth.example.com/x?y");
 
         let mut h = HeaderMap::new();
@@ -242,14 +295,42 @@ mod tests {
         h.insert("x-forwarded-proto", "https".parse().unwrap());
         h.insert("x-forwarded-uri", "/p?q=1,2".parse().unwrap());
         h.insert("x-forwarded-method", "DELETE".parse().unwrap());
-        let o = t.original(&m, &h, None, "http").unwrap();
+        let o = t
+            .original(&m, &h, None, "http", Prefer::OriginalUrl)
+            .unwrap();
         assert_eq!(o.method, "DELETE");
         assert_eq!(o.url().unwrap(), "https://app.example.com/p?q=1,2");
         // The same headers from an untrusted peer are ignored.
-        assert_eq!(u.original(&m, &h, None, "http"), None);
-        let o = u.original(&m, &h, Some("p"), "http").unwrap();
+        assert_eq!(u.original(&m, &h, None, "http", Prefer::OriginalUrl), None);
+        let o = u
+            .original(&m, &h, Some("p"), "http", Prefer::OriginalUrl)
+            .unwrap();
         assert_eq!(o.url().unwrap(), "http://auth.example.com/p");
         assert_eq!(o.method, "GET");
+    }
+
+    /// A client's `X-Original-URL`, passed on by Traefik or Caddy, loses to the
+    /// `X-Forwarded-Uri` the proxy sets; nginx's `X-Original-URL` wins over a
+    /// client's `X-Forwarded-Uri` that nginx passed on.
+    #[test]
+    fn the_callers_own_header_wins() {
+        let m = http::Method::GET;
+        let t = Forwarded { trusted: true };
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-host", "app.example.com".parse().unwrap());
+        h.insert("x-forwarded-uri", "/private".parse().unwrap());
+        h.insert(
+            "x-original-url",
+            "https://app.example.com/public".parse().unwrap(),
+        );
+        let fa = t
+            .original(&m, &h, None, "http", Prefer::ForwardedUri)
+            .unwrap();
+        assert_eq!(fa.path(), "/private");
+        let nginx = t
+            .original(&m, &h, None, "http", Prefer::OriginalUrl)
+            .unwrap();
+        assert_eq!(nginx.path(), "/public");
     }
 
     #[test]

@@ -30,13 +30,17 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
     };
     if !state.settings.authz.skip_auth.is_empty() {
         let fwd = Forwarded::from_parts(&parts, &state.settings.trusted_proxies);
-        if let Some(original) = fwd.original(&parts.method, &parts.headers, None, "http")
-            && authz::skip_auth(
-                &state.settings.authz.skip_auth,
-                &original.method,
-                original.path(),
-            )
-        {
+        if let Some(original) = fwd.original(
+            &parts.method,
+            &parts.headers,
+            None,
+            "http",
+            crate::forwarded::Prefer::OriginalUrl,
+        ) && authz::skip_auth(
+            &state.settings.authz.skip_auth,
+            &original.method,
+            original.path(),
+        ) {
             return StatusCode::ACCEPTED.into_response();
         }
     }

@@ -27,6 +27,7 @@ use crate::answer::{
     unavailable,
 };
 use crate::cookies::RequestCookies;
+use crate::forwarded::Prefer;
 use crate::metrics::Decision;
 use crate::pages;
 use crate::request::{self, Ctx};
@@ -48,9 +49,15 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
             Some(q) => format!("{s}?{q}"),
             None => s.to_owned(),
         });
-    let original = ctx
-        .fwd
-        .original(&parts.method, &parts.headers, suffix.as_deref(), "http");
+    let original = ctx.fwd.original(
+        &parts.method,
+        &parts.headers,
+        suffix.as_deref(),
+        "http",
+        // Traefik and Caddy set X-Forwarded-Uri themselves but pass a client's
+        // X-Original-URL on: that one must not pick the path policy sees.
+        Prefer::ForwardedUri,
+    );
     // Caddy's `forward_auth` (with `uri /oauth2/forward_auth`, no `?`) appends the
     // original request's query to ours: that query is the app's, not policy.
     let echoed = original

@@ -95,8 +95,8 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
             }
             other => {
                 tracing::debug!(request_id = %ctx.request_id, reason = other.reason(), "proxy: unauthenticated");
-                let rd = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-                let location = sign_in_location(&state, "", rd);
+                let rd = sign_in_target(&state, &ctx, &parts);
+                let location = sign_in_location(&state, "", &rd);
                 let mut r =
                     sign_in_or_401(&state, &parts.headers, other, &ctx.request_id, &location);
                 append_set_cookies(&mut r, set_cookies);
@@ -112,6 +112,28 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
     let mut response = forward(&state, upstream, request, &ctx, peer, &identity_headers).await;
     append_set_cookies(&mut response, set_cookies);
     response
+}
+
+/// The `rd` of a sign-in started here. On the auth host (`oidc.redirect_url`'s),
+/// the path and query: the callback resolves it there. On any other site this
+/// Portcullis serves, the absolute URL, or the callback on the auth host would send
+/// the user to the auth host's copy of the path instead of back to the site. Host
+/// and scheme come from `X-Forwarded-Host/-Proto` only from trusted proxies (else
+/// `Host`, and the auth host's scheme: one listener serves both); `/oauth2/start`
+/// still checks the URL against the redirect whitelist.
+fn sign_in_target(state: &AppState, ctx: &Ctx, parts: &http::request::Parts) -> String {
+    let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let auth_origin = &state.settings.auth_origin;
+    let default_scheme = auth_origin.split_once("://").map_or("http", |(s, _)| s);
+    let Some(host) = ctx.fwd.original_host(&parts.headers) else {
+        return pq.to_owned();
+    };
+    let scheme = ctx.fwd.scheme(&parts.headers, default_scheme);
+    let absolute = format!("{scheme}://{host}{pq}");
+    match url::Url::parse(&absolute) {
+        Ok(u) if u.origin().ascii_serialization() != *auth_origin => absolute,
+        _ => pq.to_owned(),
+    }
 }
 
 async fn forward(
