@@ -49,7 +49,11 @@ async fn login_writes_kubeconfig_and_the_plugin_refreshes_once_for_parallel_call
     let t0 = std::time::Instant::now();
     let said = login(&home, &server, &p.public_url, &mut browser).await;
     let login_time = t0.elapsed();
-    assert!(said.contains("Signed in as alice@example.test."), "{said}");
+    assert!(
+        said.contains("Signed in as alice@example.test (groups: ")
+            && said.contains("platform-admins"),
+        "{said}"
+    );
     assert!(said.contains("Configured contexts c1, c2"), "{said}");
 
     let kubeconfig = std::fs::read_to_string(home.join(".kube/config")).unwrap();

@@ -203,7 +203,7 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         let _lock = cache.lock()?;
         cache.store(&tokens)?;
     }
-    let mut clusters = server
+    let (mut clusters, groups) = server
         .clusters(&tokens.refresh_token)
         .await
         .map_err(|e| e.to_string())?;
@@ -256,7 +256,15 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         .iter()
         .map(|c| format!("{}{}", args.context_prefix, c.name))
         .collect();
-    eprintln!("Signed in as {}.", tokens.user);
+    if groups.is_empty() {
+        eprintln!("Signed in as {}.", tokens.user);
+    } else {
+        eprintln!(
+            "Signed in as {} (groups: {}).",
+            tokens.user,
+            groups.join(", ")
+        );
+    }
     if names.is_empty() {
         eprintln!("No cluster is configured for you on {}.", server.base());
     } else {

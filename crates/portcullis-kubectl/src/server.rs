@@ -199,8 +199,8 @@ impl Server {
         .await
     }
 
-    /// The clusters the user may use.
-    pub async fn clusters(&self, credential: &str) -> Result<Vec<Cluster>, Failure> {
+    /// The clusters the user may use, and the user's groups.
+    pub async fn clusters(&self, credential: &str) -> Result<(Vec<Cluster>, Vec<String>), Failure> {
         let r = self
             .http
             .get(format!("{}/oauth2/clusters", self.base))
@@ -215,8 +215,10 @@ impl Server {
             .json()
             .await
             .map_err(|e| Failure::Other(format!("unexpected cluster list: {e}")))?;
-        serde_json::from_value(body["clusters"].clone())
-            .map_err(|e| Failure::Other(format!("unexpected cluster list: {e}")))
+        let clusters = serde_json::from_value(body["clusters"].clone())
+            .map_err(|e| Failure::Other(format!("unexpected cluster list: {e}")))?;
+        let groups = serde_json::from_value(body["groups"].clone()).unwrap_or_default();
+        Ok((clusters, groups))
     }
 
     /// Ends the CLI session on the server.

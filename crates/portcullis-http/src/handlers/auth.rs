@@ -62,6 +62,17 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
                 }
                 Err(denial) => {
                     tracing::info!(user = %loaded.prepared.identity.user, reason = denial.reason(), "auth: denied by policy");
+                    let fwd = Forwarded::from_parts(&parts, &state.settings.trusted_proxies);
+                    let host = fwd
+                        .original(
+                            &parts.method,
+                            &parts.headers,
+                            None,
+                            "http",
+                            crate::forwarded::Prefer::OriginalUrl,
+                        )
+                        .and_then(|o| o.host)
+                        .unwrap_or_default();
                     portcullis_core::audit::Event::new(
                         portcullis_core::audit::AuditEvent::PolicyDenial,
                         portcullis_core::audit::Outcome::Refused,
@@ -69,6 +80,7 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
                     .user(&loaded.prepared.identity.user)
                     .session(&loaded.prepared.state.id)
                     .kind("browser")
+                    .host(&host)
                     .detail(denial.reason())
                     .emit(&**state.sessions.observer());
                     StatusCode::FORBIDDEN.into_response()

@@ -450,7 +450,8 @@ pub async fn clusters(State(state): State<Arc<AppState>>, request: Request) -> R
                         .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
                 })
                 .collect();
-            Json(serde_json::json!({"user": identity.user, "clusters": list})).into_response()
+            Json(serde_json::json!({"user": identity.user, "groups": identity.groups, "clusters": list}))
+                .into_response()
         }
         Lookup::StoreDown(_) | Lookup::BearerUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
