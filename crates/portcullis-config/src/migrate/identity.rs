@@ -97,13 +97,11 @@ pub(crate) fn oidc(c: &mut Ctx) {
             &["Sent as X-Auth-Request-User; match the API server's --oidc-username-claim."],
         );
     }
-    if let Some(claim) = c.take("oidc_email_claim") {
-        if claim.text() != "email" {
-            c.out.untranslated(
-                &claim.origin.to_string(),
-                "Portcullis reads the address from the `email` claim only (X-Auth-Request-Email and the email policies)",
-            );
-        }
+    if let Some(claim) = c.take("oidc_email_claim").filter(|x| x.text() != "email") {
+        c.out.untranslated(
+            &claim.origin.to_string(),
+            "Portcullis reads the address from the `email` claim only (X-Auth-Request-Email and the email policies)",
+        );
     }
     if let Some(claim) = c.take("oidc_groups_claim") {
         c.out.set(
@@ -329,13 +327,14 @@ pub(crate) fn session(c: &mut Ctx) {
             &["Kept at oauth2-proxy's default; Portcullis's own default is 12h."],
         ),
     }
-    if let Some(x) = c.take("cookie_refresh") {
-        if parse_go(&x.text()).is_some_and(|d| !d.is_zero()) {
-            c.out.note("session", &format!(
-                "{}: Portcullis has no periodic refresh. It refreshes when the ID token is within session.refresh_before (default 60s) of its expiry, once per session (single-flight).",
-                x.origin
-            ));
-        }
+    if let Some(x) = c
+        .take("cookie_refresh")
+        .filter(|x| parse_go(&x.text()).is_some_and(|d| !d.is_zero()))
+    {
+        c.out.note("session", &format!(
+            "{}: Portcullis has no periodic refresh. It refreshes when the ID token is within session.refresh_before (default 60s) of its expiry, once per session (single-flight).",
+            x.origin
+        ));
     }
     match c.take("session_store_type") {
         Some(x) if matches!(x.text().as_str(), "cookie" | "redis") => {

@@ -180,6 +180,7 @@ impl Merged {
         for (key, value) in table {
             let Some(opt) = by_cfg(&key) else {
                 let hint = by_flag(&key.replace('_', "-"))
+                    .or_else(|| by_cfg(&key.replace('-', "_")))
                     .map(|o| format!(" (the config-file key is `{}`)", o.cfg))
                     .unwrap_or_default();
                 self.rejected.push(Rejected {

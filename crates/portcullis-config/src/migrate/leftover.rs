@@ -139,9 +139,26 @@ fn at_default(x: &Setting) -> bool {
     }
 }
 
+/// Cosmetic options: without them only the looks of a page or a log line change.
+const COSMETIC: &[(&str, &str)] = &[
+    (
+        "provider_display_name",
+        "the sign-in page names no provider; customise it with pages.templates_dir",
+    ),
+    ("logging_local_time", "log timestamps are UTC"),
+    (
+        "silence_ping_logging",
+        "filter /ping and /ready lines with log.level or in the log collector",
+    ),
+];
+
 /// Reports every setting still in `c`; then closes access when needed.
 pub(crate) fn finish(c: &mut Ctx) {
     for x in c.rest() {
+        if let Some((_, why)) = COSMETIC.iter().find(|(k, _)| *k == x.opt.cfg) {
+            c.out.note("pages", &format!("{}: {why}.", x.origin));
+            continue;
+        }
         if at_default(&x) && !x.opt.secret {
             c.out.note(
                 "server",

@@ -266,6 +266,13 @@ pub(crate) fn upstreams(c: &mut Ctx) {
             c.out.untranslated(&what, "not a URL");
             continue;
         };
+        // The usual "no upstream" of auth_request / forward-auth deployments.
+        if raw == "file:///dev/null" || u.scheme() == "static" {
+            c.out.note("server", &format!(
+                "{what}: a placeholder upstream (nginx auth_request / forward-auth mode): Portcullis without [[upstreams]] answers /oauth2/*, /ping and /ready only."
+            ));
+            continue;
+        }
         if !u.username().is_empty() || u.password().is_some() {
             c.out.untranslated(&what, "credentials in an upstream URL are not sent by Portcullis: the app must not need them");
             continue;
