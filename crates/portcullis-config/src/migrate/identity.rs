@@ -57,9 +57,16 @@ pub(crate) fn oidc(c: &mut Ctx) {
     }
     client_secret(c);
     match c.take("redirect_url") {
-        Some(u) if !u.text().is_empty() => {
+        Some(u)
+            if url::Url::parse(&u.text())
+                .is_ok_and(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some()) =>
+        {
             c.out.set("oidc", "redirect_url", s(&u.text()), &u.origin.to_string(), &[]);
         }
+        Some(u) if !u.text().is_empty() => c.out.untranslated(
+            &u.origin.to_string(),
+            "a relative redirect URL: oauth2-proxy completed it from the request's Host; Portcullis needs the absolute https://<auth host>/oauth2/callback",
+        ),
         _ => c.out.untranslated(
             "redirect_url (not set)",
             "oauth2-proxy derives it from the request's Host; Portcullis needs it: set oidc.redirect_url to https://<auth host>/oauth2/callback",
@@ -238,7 +245,21 @@ pub(crate) fn cookie(c: &mut Ctx) {
         None => c.out.note("cookie", "name: Portcullis's default `_portcullis` (oauth2-proxy's is `_oauth2_proxy`), so both can run side by side."),
     }
     if let Some(d) = c.take("cookie_domains") {
-        c.out.set("cookie", "domains", list(d.list()), &d.origin.to_string(), &[
+        let (good, bad): (Vec<String>, Vec<String>) = d.list().into_iter().partition(|x| {
+            let bare = x.trim_start_matches('.');
+            (bare.contains('.') || bare == "localhost")
+                && !bare.ends_with('.')
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        });
+        for x in bad {
+            c.out.untranslated(
+                &format!("{} entry {x:?}", d.origin),
+                "not a domain like .example.com",
+            );
+        }
+        c.out.set("cookie", "domains", list(good), &d.origin.to_string(), &[
             "The longest listed parent of the request's host is used; when none matches, Portcullis sets a host-only cookie (oauth2-proxy used the shortest listed domain).",
         ]);
     }
@@ -263,7 +284,7 @@ pub(crate) fn cookie(c: &mut Ctx) {
         None => {}
     }
     if let Some(x) = c.take("cookie_csrf_expire") {
-        duration_key(c, &x, "cookie", "csrf_expire", &[]);
+        duration_key(c, &x, "cookie", "csrf_expire", 60, &[]);
     }
     if let (v, Some(setting)) = c.take_flag("cookie_httponly", true) {
         if v {
@@ -292,16 +313,23 @@ pub(crate) fn cookie(c: &mut Ctx) {
     }
 }
 
-/// `name = <duration>` from a Go duration, at least 60 s (Portcullis's minimum).
-fn duration_key(c: &mut Ctx, x: &Setting, section: &'static str, key: &str, why: &[&str]) {
+/// `section.key = <duration>` from a Go duration of at least `min` seconds.
+fn duration_key(
+    c: &mut Ctx,
+    x: &Setting,
+    section: &'static str,
+    key: &str,
+    min: u64,
+    why: &[&str],
+) {
     match parse_go(&x.text()) {
-        Some(d) if d >= Duration::from_secs(60) => {
+        Some(d) if d >= Duration::from_secs(min) => {
             c.out
                 .set(section, key, s(&human(d)), &x.origin.to_string(), why);
         }
         _ => c.out.untranslated(
             &x.origin.to_string(),
-            &format!("{section}.{key} must be a duration of at least 60s"),
+            &format!("{section}.{key} must be a duration of at least {min}s"),
         ),
     }
 }
@@ -315,6 +343,7 @@ pub(crate) fn session(c: &mut Ctx) {
             &x,
             "session",
             "lifetime",
+            120,
             &[
                 "The absolute session lifetime (oauth2-proxy's cookie expiry); also how long to keep a rotated-out cookie key.",
             ],

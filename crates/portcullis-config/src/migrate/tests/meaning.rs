@@ -356,4 +356,26 @@ fn odd_inputs() {
         "{:?}",
         t.untranslated
     );
+    let t = run(
+        None,
+        &[],
+        &[
+            "--redirect-url=/oauth2/callback",
+            "--cookie-domain=com",
+            "--cookie-domain=.ok.example",
+            "--cookie-expire=1m",
+        ],
+    );
+    let got = flagged(&t);
+    assert_eq!(
+        got,
+        [
+            "--redirect-url",
+            "--cookie-domain entry \"com\"",
+            "--cookie-expire",
+        ],
+        "{:?}",
+        t.untranslated
+    );
+    assert_eq!(strs(get(&table(&t), "cookie.domains")), [".ok.example"]);
 }
