@@ -92,7 +92,7 @@ enum SessionsCommand {
 enum ConfigCommand {
     /// Load and validate the configuration, printing every problem (exit status 2 if any).
     Check(ConfigArgs),
-    /// Translate an oauth2-proxy configuration into Portcullis TOML.
+    /// Translate an oauth2-proxy configuration into Portcullis TOML
     ///
     /// Reads oauth2-proxy's config file (--config), its OAUTH2_PROXY_* environment
     /// variables (from this process, unless --no-env; and from --env-file) and its
