@@ -34,6 +34,11 @@ struct Case {
     flags: Vec<String>,
     /// Variables the output must name (and that the test then sets).
     expect_env: &'static [&'static str],
+    /// Paths on the dashboard and whether they pass without a session (skip-auth
+    /// rules translated).
+    open_paths: &'static [(&'static str, bool)],
+    /// A user the translated policy must refuse (403, never a login loop).
+    refused: Option<(&'static str, &'static str)>,
 }
 
 /// Everything but Portcullis: the provider, two dashboards.
@@ -181,6 +186,20 @@ async fn translate_and_sign_in(
         .collect();
     let nginx = Nginx::start(nginx_port, port, &sites).await.unwrap();
 
+    for (path, open) in case.open_paths {
+        let r = Agent::new()
+            .get(&format!(
+                "http://dashboard.c1.example.test:{nginx_port}{path}"
+            ))
+            .await;
+        let status = if *open {
+            StatusCode::OK
+        } else {
+            StatusCode::FOUND
+        };
+        assert_eq!(r.status(), status, "{path} without a session");
+    }
+
     // The nginx auth_request login, as in nginx_auth_request.rs.
     let c1 = format!("http://dashboard.c1.example.test:{nginx_port}/whoami.json?x=1");
     let mut agent = Agent::new();
@@ -222,6 +241,20 @@ async fn translate_and_sign_in(
         ))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    if let Some((user, password)) = case.refused {
+        let mut agent = Agent::new();
+        let r = agent.get(&c1).await;
+        let form = agent
+            .follow_to_form(r.headers()["location"].to_str().unwrap().to_owned())
+            .await;
+        let callback = agent.submit_login(&form, user, password).await;
+        assert_eq!(
+            agent.finish_login(&callback).await.status,
+            StatusCode::FORBIDDEN,
+            "{user}"
+        );
+        assert_eq!(agent.get(&c1).await.status(), StatusCode::FORBIDDEN);
+    }
     toml
 }
 
@@ -274,7 +307,7 @@ email_domains = ["example.test"]
 upstreams = ["file:///dev/null"]
 set_xauthrequest = true
 set_authorization_header = true
-skip_auth_regex = ["^/healthz$"]
+skip_auth_regex = ["^/healthz$", "/static/"]
 "#,
         secret = secret_file.display()
     );
@@ -287,6 +320,13 @@ skip_auth_regex = ["^/healthz$"]
             process_env: Vec::new(),
             flags: Vec::new(),
             expect_env: &["PORTCULLIS_COOKIE__SECRETS"],
+            refused: None,
+            open_paths: &[
+                ("/healthz", true),
+                ("/healthz/x", false),
+                ("/a/static/x.js", true),
+                ("/staticx", false),
+            ],
         },
         nginx_port,
         port,
@@ -337,6 +377,8 @@ skip_auth_regex = ["^/healthz$"]
                 "PORTCULLIS_OIDC__CLIENT_SECRET",
                 "PORTCULLIS_COOKIE__SECRETS",
             ],
+            refused: Some(("bob@example.test", "bob-password")),
+            open_paths: &[("/healthz", false)],
         },
         nginx_port,
         port,
@@ -384,6 +426,8 @@ skip_auth_regex = ["^/healthz$"]
                 "PORTCULLIS_OIDC__CLIENT_SECRET",
                 "PORTCULLIS_COOKIE__SECRETS",
             ],
+            refused: None,
+            open_paths: &[("/healthz", false)],
         },
         nginx_port,
         port,
