@@ -17,6 +17,8 @@ pub(crate) struct Ctx {
     pub out: Out,
     /// Why access was closed (see [`NOBODY`]).
     pub closed: Vec<String>,
+    /// `session_store_type = redis` was given.
+    pub redis_store: bool,
 }
 
 impl Ctx {
@@ -25,6 +27,7 @@ impl Ctx {
             settings,
             out: Out::default(),
             closed: Vec::new(),
+            redis_store: false,
         }
     }
 

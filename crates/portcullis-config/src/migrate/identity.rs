@@ -367,6 +367,7 @@ pub(crate) fn session(c: &mut Ctx) {
     }
     match c.take("session_store_type") {
         Some(x) if matches!(x.text().as_str(), "cookie" | "redis") => {
+            c.redis_store = x.text() == "redis";
             c.out
                 .set("session", "store", s(&x.text()), &x.origin.to_string(), &[]);
         }

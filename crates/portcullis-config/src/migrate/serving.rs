@@ -194,6 +194,11 @@ pub(crate) fn redis(c: &mut Ctx) {
         let origin = cm.map_or_else(String::new, |m| m.origin.to_string());
         c.out.set("redis", "mode", s("cluster"), &origin, &[]);
         nodes(c, seeds.as_ref(), user.as_deref(), pw);
+    } else if url.is_none() && c.redis_store {
+        c.out.untranslated(
+            "redis_connection_url (not set)",
+            "the Redis store needs redis.url (oauth2-proxy's connection URL)",
+        );
     } else if let Some(u) = url {
         let (text, had) = redact(&u.text(), user.as_deref(), pw);
         if had || password.is_some() {

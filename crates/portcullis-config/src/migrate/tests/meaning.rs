@@ -61,6 +61,15 @@ fn whitelist_domains_keep_their_meaning() {
             assert_eq!(ours, oauth2_proxy_admits(&[entry], url), "{entry} vs {url}");
         }
     }
+    // The one difference: an explicit default port is the scheme's default port to
+    // Portcullis (the same origin); oauth2-proxy wanted no port written at all.
+    let w = portcullis_core::redirect::Whitelist::parse(whitelist_entry("example.com").unwrap())
+        .unwrap();
+    assert!(portcullis_core::redirect::validate_redirect("https://example.com:443/", &w).is_ok());
+    assert!(!oauth2_proxy_admits(
+        &["example.com"],
+        "https://example.com:443/"
+    ));
     for bad in ["[::1]:8080", "https://example.com", "example.com/path"] {
         assert!(whitelist_entry(bad).is_err(), "{bad}");
     }
@@ -378,4 +387,10 @@ fn odd_inputs() {
         t.untranslated
     );
     assert_eq!(strs(get(&table(&t), "cookie.domains")), [".ok.example"]);
+    let t = run(None, &[], &["--session-store-type=redis"]);
+    assert!(
+        untranslated(&t)
+            .iter()
+            .any(|u| u == "redis_connection_url (not set)")
+    );
 }
