@@ -227,6 +227,7 @@ fn from_oauth2_proxy(args: &MigrateArgs) -> ExitCode {
         }
     }
     // Our --config, else a --config among oauth2-proxy's own flags.
+    let from_flags = args.config.is_none();
     let file = args.config.clone().or_else(|| {
         translate(&src)
             .ok()
@@ -236,7 +237,14 @@ fn from_oauth2_proxy(args: &MigrateArgs) -> ExitCode {
     if let Some(path) = &file {
         match read(path) {
             Ok(t) => src.file = Some(t),
-            Err(code) => return code,
+            Err(code) => {
+                if from_flags {
+                    eprintln!(
+                        "(named by --config among oauth2-proxy's flags: give a local copy with --config before `--`)"
+                    );
+                }
+                return code;
+            }
         }
     }
     let t = match translate(&src) {

@@ -393,4 +393,29 @@ fn odd_inputs() {
             .iter()
             .any(|u| u == "redis_connection_url (not set)")
     );
+    let t = run(
+        None,
+        &[("OAUTH2_PROXY_REDIS_PASSWORD", "S3CRET-master")],
+        &[
+            "--session-store-type=redis",
+            "--redis-use-sentinel",
+            "--redis-sentinel-master-name=mymaster",
+            "--redis-sentinel-connection-urls=redis://s0:26379,redis://s1:26379",
+        ],
+    );
+    let v = table(&t);
+    assert_eq!(get(&v, "redis.mode").unwrap().as_str(), Some("sentinel"));
+    assert_eq!(
+        get(&v, "redis.sentinel_master").unwrap().as_str(),
+        Some("mymaster")
+    );
+    assert_eq!(
+        strs(get(&v, "redis.nodes")),
+        ["redis://s0:26379", "redis://s1:26379"]
+    );
+    assert_eq!(
+        t.env.last().map(|e| e.var.as_str()),
+        Some("PORTCULLIS_REDIS__URL")
+    );
+    assert!(!format!("{t:?}").contains("S3CRET"));
 }
