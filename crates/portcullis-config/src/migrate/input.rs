@@ -221,12 +221,16 @@ impl Merged {
         Ok(())
     }
 
-    /// `OAUTH2_PROXY_*` variables (over the file). Other variables are ignored.
+    /// `OAUTH2_PROXY_*` variables (over the file). Other variables are ignored, and so
+    /// are empty ones, as viper does (`AllowEmptyEnv` is off).
     pub fn read_env(&mut self, env: &[(String, String)]) {
         for (var, value) in env {
             let Some(name) = var.strip_prefix("OAUTH2_PROXY_") else {
                 continue;
             };
+            if value.is_empty() {
+                continue;
+            }
             let key = name.to_ascii_lowercase();
             let Some(opt) = by_cfg(&key) else {
                 let hint = by_flag(&key.replace('_', "-"))

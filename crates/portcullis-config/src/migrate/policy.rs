@@ -84,7 +84,7 @@ pub(crate) fn redirect(c: &mut Ctx) {
 
 /// `email_domains`, `authenticated_emails_file`, `allowed_groups`.
 pub(crate) fn authz(c: &mut Ctx) {
-    let domains = c.take("email_domains");
+    let domains = c.take("email_domains").filter(|d| !d.list().is_empty());
     let file = c
         .take("authenticated_emails_file")
         .filter(|f| !f.text().is_empty());

@@ -418,4 +418,15 @@ fn odd_inputs() {
         Some("PORTCULLIS_REDIS__URL")
     );
     assert!(!format!("{t:?}").contains("S3CRET"));
+    let t = run(
+        Some("email_domains = []\n"),
+        &[("OAUTH2_PROXY_CLIENT_ID", "")],
+        &[],
+    );
+    let got = untranslated(&t);
+    assert!(
+        got.iter().any(|u| u == "email_domains (not set)")
+            && got.iter().any(|u| u == "client_id (not set)"),
+        "{got:?}"
+    );
 }
