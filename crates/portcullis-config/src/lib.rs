@@ -6,6 +6,7 @@
 //! the [`schema::Config`] file schema; [`validate`] turns that into the plain settings
 //! the runtime crates define, reporting *every* problem at once rather than the first.
 
+pub mod migrate;
 pub mod schema;
 mod validate;
 

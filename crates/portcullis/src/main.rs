@@ -92,6 +92,46 @@ enum SessionsCommand {
 enum ConfigCommand {
     /// Load and validate the configuration, printing every problem (exit status 2 if any).
     Check(ConfigArgs),
+    /// Translate an oauth2-proxy configuration into Portcullis TOML
+    ///
+    /// Reads oauth2-proxy's config file (--config), its OAUTH2_PROXY_* environment
+    /// variables (from this process, unless --no-env; and from --env-file) and its
+    /// flags (after `--`), merged as oauth2-proxy does: flags over environment over
+    /// file. Writes the TOML to stdout (or -o), each setting commented with its
+    /// source. Secrets are never written: the output names the PORTCULLIS_*
+    /// variables to set instead. Settings without an equivalent are listed on stderr
+    /// with the reason; restrictions that cannot be translated make the output admit
+    /// nobody until edited. Exit status: 0 all translated, 2 something was not,
+    /// 1 the input could not be read.
+    ///
+    /// Example: portcullis config from-oauth2-proxy --config oauth2-proxy.cfg -o
+    /// portcullis.toml -- --provider=oidc --email-domain='*'
+    #[command(name = "from-oauth2-proxy", verbatim_doc_comment)]
+    FromOauth2Proxy(MigrateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MigrateArgs {
+    /// oauth2-proxy's TOML config file (what it reads with --config).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// KEY=VALUE lines (e.g. a Kubernetes env rendered to a file, `docker --env-file`)
+    /// read as oauth2-proxy's environment, over the process environment.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Ignore OAUTH2_PROXY_* variables of this process.
+    #[arg(long)]
+    no_env: bool,
+    /// Write the TOML here instead of stdout.
+    #[arg(long, short, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// oauth2-proxy's command-line flags, after `--`.
+    #[arg(
+        last = true,
+        value_name = "OAUTH2_PROXY_FLAGS",
+        allow_hyphen_values = true
+    )]
+    flags: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -116,6 +156,9 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Config {
+            command: ConfigCommand::FromOauth2Proxy(args),
+        } => from_oauth2_proxy(&args),
         Command::Sessions { command } => sessions(command),
         Command::Kubectl(command) => match portcullis_kubectl::run(command) {
             0 => ExitCode::SUCCESS,
@@ -141,6 +184,105 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `config from-oauth2-proxy`: reads the sources, writes the TOML, lists on stderr
+/// what was not translated and which variables to set (names only, never values).
+fn from_oauth2_proxy(args: &MigrateArgs) -> ExitCode {
+    use portcullis_config::migrate::{Sources, translate};
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            ExitCode::FAILURE
+        })
+    };
+    let mut src = Sources {
+        args: args.flags.clone(),
+        ..Sources::default()
+    };
+    if !args.no_env {
+        src.env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("OAUTH2_PROXY_"))
+            .collect();
+    }
+    if let Some(path) = &args.env_file {
+        let text = match read(path) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            if let Some((k, v)) = line.split_once('=') {
+                let v = v.trim();
+                let unquoted = v
+                    .strip_prefix('"')
+                    .and_then(|x| x.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                    .unwrap_or(v);
+                src.env.push((k.trim().to_owned(), unquoted.to_owned()));
+            }
+        }
+    }
+    // Our --config, else a --config among oauth2-proxy's own flags.
+    let from_flags = args.config.is_none();
+    let file = args.config.clone().or_else(|| {
+        translate(&src)
+            .ok()
+            .and_then(|t| t.config_flag)
+            .map(PathBuf::from)
+    });
+    if let Some(path) = &file {
+        match read(path) {
+            Ok(t) => src.file = Some(t),
+            Err(code) => {
+                if from_flags {
+                    eprintln!(
+                        "(named by --config among oauth2-proxy's flags: give a local copy with --config before `--`)"
+                    );
+                }
+                return code;
+            }
+        }
+    }
+    let t = match translate(&src) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &t.toml)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(t.toml.as_bytes())
+                .map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    if !t.env.is_empty() {
+        eprintln!("Set before `portcullis config check` / `serve` (secrets are not in the file):");
+        for e in &t.env {
+            eprintln!("  {}  <- {}", e.var, e.from);
+        }
+    }
+    if t.untranslated.is_empty() {
+        eprintln!("Every setting was translated.");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("{} setting(s) not translated:", t.untranslated.len());
+    for u in &t.untranslated {
+        eprintln!("  - {}: {}", u.setting, u.reason);
+    }
+    ExitCode::from(2)
 }
 
 /// Loads and validates; on failure prints every problem and returns exit status 2.
