@@ -15,7 +15,11 @@
 #     identity headers) → static: the ceiling of ANY auth_request service
 # Prints a Markdown table: requests/s, p50, p99, the server's peak RSS, its CPU time
 # per request (user + system, every process of the target), and each requests/s as
-# a ratio to its baseline. Loopback only; bounded in time.
+# a ratio to its baseline. Loopback only; bounded in time. Then the floor table: a
+# bare hyper server (crates/portcullis/examples/floor.rs), /ping, and the ablation
+# variants (PORTCULLIS_BENCH_ABLATE; BENCH_ABLATIONS="" skips them), with server CPU
+# per request split into user and system time. BENCH_STRACE=1 adds system calls per
+# request for the floor, nginx and Portcullis.
 #
 # nginx runs one worker process, and Portcullis one worker thread
 # (`server.worker_threads = 1`; BENCH_THREADS=<n> changes it) except in the
@@ -41,6 +45,9 @@ else
   cargo build -q --release --locked -p portcullis
   BIN=$ROOT/target/release/portcullis
 fi
+# The floor: a bare hyper HTTP/1 server from this workspace (crates/portcullis/examples/floor.rs).
+cargo build -q --release --locked -p portcullis --example floor
+FLOOR_BIN=$ROOT/target/release/examples/floor
 
 # BENCH_PIN=1: servers (and Redis) on the last core, wrk on the others, so that the
 # client never takes the server's core.
@@ -96,10 +103,23 @@ CONF
 }
 # Not $(…): a subshell would hide the pid from the cleanup trap.
 portcullis "$PC" cookie "$THREADS"; PC_PID=$LAST_PID
+# The floor, and the ablation variants (PORTCULLIS_BENCH_ABLATE, one piece removed
+# each; crates/portcullis-http/src/ablation.rs), cookie store, same threads.
+FLOOR=$(free_port)
+"${SERVER_CPU[@]}" "$FLOOR_BIN" "127.0.0.1:$FLOOR" >"$DIR/floor.log" 2>&1 &
+FLOOR_PID=$!; pids+=("$FLOOR_PID")
+ABLATIONS=${BENCH_ABLATIONS-"http1 no-header-timeout no-timeout no-metrics no-edge http1,no-header-timeout,no-timeout,no-edge"}
+declare -A AB_PORT AB_PID
+for a in $ABLATIONS; do
+  port=$(free_port)
+  BENCH_ENV="PORTCULLIS_BENCH_ABLATE=$a" portcullis "$port" cookie "$THREADS"
+  AB_PORT[$a]=$port; AB_PID[$a]=$LAST_PID
+done
 portcullis "$PR" redis "$THREADS"; PR_PID=$LAST_PID
 portcullis "$PM" cookie 0; PM_PID=$LAST_PID
-wait_port "$PC"; wait_port "$PR"; wait_port "$PM"
-for p in "$PC" "$PR" "$PM"; do
+wait_port "$PC"; wait_port "$PR"; wait_port "$PM"; wait_port "$FLOOR"
+for a in $ABLATIONS; do wait_port "${AB_PORT[$a]}"; done
+for p in "$PC" "$PR" "$PM" "${AB_PORT[@]}"; do
   for _ in $(seq 1 100); do
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/ready', timeout=1)" 2>/dev/null && break
     sleep 0.2
@@ -234,11 +254,19 @@ cpu_ticks() { # pid(s): user + system CPU time so far, in clock ticks
   done
   echo "$total"
 }
+cpu_split() { # pid(s): "user system" CPU ticks so far
+  local u=0 k=0
+  for p in "$@"; do
+    read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo "0 0")
+    u=$((u + ${a:-0})); k=$((k + ${b:-0}))
+  done
+  echo "$u $k"
+}
 TICK=$(getconf CLK_TCK)
 comm_of() { tr -d '\n' <"/proc/$1/comm" 2>/dev/null || echo "$1"; }
 nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" 2>/dev/null); }
 
-declare -A RPS P50 P99 RSS NON2XX CPU
+declare -A RPS P50 P99 RSS NON2XX CPU CPUU CPUS
 run() { # key url host cookie pids...
   local key=$1 url=$2 host=$3 cookie=$4; shift 4
   if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $key "* ]]; then return; fi
@@ -250,9 +278,11 @@ run() { # key url host cookie pids...
     perf_pid=$!
   fi
   local t0; t0=$(cpu_ticks "$@")
+  local split0; split0=$(cpu_split "$@")
   local each0=(); for p in "$@"; do each0+=("$(cpu_ticks "$p")"); done
   out=$(BENCH_COOKIE="$cookie" BENCH_HOST="$host" "${CLIENT_CPU[@]}" wrk -t2 -c"$CONN" -d"${SECS}s" --latency -s bench/auth.lua "$url")
   local t1; t1=$(cpu_ticks "$@")
+  local split1; split1=$(cpu_split "$@")
   local each="" i=0; for p in "$@"; do each+=" $(comm_of "$p"):$(( $(cpu_ticks "$p") - ${each0[$i]} ))"; i=$((i + 1)); done
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
@@ -268,11 +298,21 @@ run() { # key url host cookie pids...
   # costs the server, less sensitive than requests/s to how the two cores are shared.
   local total; total=$(awk '/requests in/ {print $1}' <<<"$out")
   CPU[$key]=$(python3 -c "print(f'{($t1 - $t0) / $TICK * 1e6 / max($total, 1):.1f}')")
+  read -r u0 k0 <<<"$split0"; read -r u1 k1 <<<"$split1"
+  CPUU[$key]=$(python3 -c "print(f'{($u1 - $u0) / $TICK * 1e6 / max($total, 1):.1f}')")
+  CPUS[$key]=$(python3 -c "print(f'{($k1 - $k0) / $TICK * 1e6 / max($total, 1):.1f}')")
   echo "  $key: ${RPS[$key]} req/s, p50 ${P50[$key]}, p99 ${P99[$key]}, server CPU ${CPU[$key]} µs/request (ticks by process:$each), non-2xx ${NON2XX[$key]:-0}" >&2
 }
 
 echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
 run ceiling "http://127.0.0.1:$NGINX/" "" "" $(nginx_pids)
+run floor401 "http://127.0.0.1:$FLOOR/oauth2/auth" "" "" "$FLOOR_PID"
+run floorping "http://127.0.0.1:$FLOOR/ping" "" "" "$FLOOR_PID"
+run ping "http://127.0.0.1:$PC/ping" "auth.example.test:$PC" "" "$PC_PID"
+for a in $ABLATIONS; do
+  run "ping:$a" "http://127.0.0.1:${AB_PORT[$a]}/ping" "auth.example.test:${AB_PORT[$a]}" "" "${AB_PID[$a]}"
+  run "cookie:$a" "http://127.0.0.1:${AB_PORT[$a]}/oauth2/auth" "auth.example.test:${AB_PORT[$a]}" "$COOKIE_C" "${AB_PID[$a]}"
+done
 run cookie "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "$COOKIE_C" "$PC_PID"
 # The same session (same key) on the process with Tokio's default runtime.
 run percpu "http://127.0.0.1:$PM/oauth2/auth" "auth.example.test:$PM" "$COOKIE_C" "$PM_PID"
@@ -281,6 +321,38 @@ run nosession "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "" "$PC
 run plain "http://127.0.0.1:$PLAIN/" "" "" $(nginx_pids)
 run chain "http://127.0.0.1:$CHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$PC_PID"
 run freechain "http://127.0.0.1:$FREECHAIN/" "dashboard.c1.example.test" "$COOKIE_C" $(nginx_pids) "$FREEAUTH_PID" $(pgrep -P "$FREEAUTH_PID")
+
+# BENCH_STRACE=1: system calls per request (strace -c on the server while wrk sends
+# keep-alive requests over 8 connections for 3 s): the floor, nginx, Portcullis.
+if [ -n "${BENCH_STRACE:-}" ]; then
+  command -v strace >/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO apt-get install -y -qq strace >/dev/null; }
+  strace_per_request() { # label url host cookie pid
+    local out=$DIR/strace-$RANDOM.txt
+    strace -f -c -q -o "$out" -p "$5" &
+    local sp=$!
+    sleep 0.5
+    local w; w=$(BENCH_COOKIE="$4" BENCH_HOST="$3" wrk -t1 -c8 -d3s -s bench/auth.lua "$2")
+    kill -INT "$sp"; wait "$sp" 2>/dev/null || true
+    local n; n=$(awk '/requests in/ {print $1}' <<<"$w")
+    python3 - "$out" "$n" "$1" <<'PY'
+import sys
+rows, total = [], 0
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+        calls = int(f[3]); total += calls; rows.append((calls, f[-1]))
+n = max(int(sys.argv[2] or 1), 1)
+top = ", ".join(f"{name} {calls / n:.2f}" for calls, name in sorted(rows, reverse=True)[:5])
+print(f"| {sys.argv[3]} | {total / n:.2f} | {top} |")
+PY
+  }
+  echo
+  echo "| server | system calls per request | the most frequent, per request |"
+  echo "|---|---:|---|"
+  strace_per_request "floor (hyper) 401" "http://127.0.0.1:$FLOOR/oauth2/auth" "" "" "$FLOOR_PID"
+  strace_per_request "nginx return 202 (worker)" "http://127.0.0.1:$NGINX/" "" "" "$(pgrep -P "$NGINX_PID" | head -1)"
+  strace_per_request "Portcullis /oauth2/auth (202)" "http://127.0.0.1:$PC/oauth2/auth" "auth.example.test:$PC" "$COOKIE_C" "$PC_PID"
+fi
 
 # A partial run (BENCH_ONLY) prints its lines above, not a table with holes.
 if [ -n "${BENCH_ONLY:-}" ]; then exit 0; fi
@@ -301,6 +373,27 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) | ${CPU[freechain]} µs |
 | the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | | |
 TABLE
+row() { # label key: a row of the floor table
+  printf '| %s | %s | %s µs | %s | %s | %s |\n' "$1" "${RPS[$2]}" "${CPU[$2]}" "${CPUU[$2]}" "${CPUS[$2]}" \
+    "$(python3 -c "f=${CPU[floorping]:-0}; c=${CPU[$2]:-0}; print(f'{c/f:.2f}×' if f else 'n/a')")"
+}
+cat <<TABLE2
+
+Per-request cost against the floor (a bare hyper HTTP/1 server, crates/portcullis/examples/floor.rs), and what each piece of the serving stack costs (PORTCULLIS_BENCH_ABLATE: the same binary with one piece removed):
+
+| target | requests/s | server CPU per request | user | system | CPU vs the floor's /ping |
+|---|---:|---:|---:|---:|---:|
+TABLE2
+row "floor /ping (hyper, no layers)" floorping
+row "floor 401" floor401
+row "nginx \`return 202;\`" ceiling
+row "Portcullis /ping" ping
+row "Portcullis /oauth2/auth, no session (401)" nosession
+row "Portcullis /oauth2/auth, cookie session (202)" cookie
+for a in $ABLATIONS; do
+  row "/ping without $a" "ping:$a"
+  row "/oauth2/auth (202) without $a" "cookie:$a"
+done
 for k in ceiling cookie percpu redis chain plain freechain; do
   if [ -n "${NON2XX[$k]:-}" ] && [ "${NON2XX[$k]}" != 0 ]; then
     echo "WARNING: $k had ${NON2XX[$k]} non-2xx answers: the figures are not valid" >&2

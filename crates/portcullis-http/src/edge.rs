@@ -218,7 +218,9 @@ where
             }
             let status = response.status();
             let route = route.as_ref().map(MatchedPath::as_str);
-            state.metrics.request(route, &method, status, started);
+            if !crate::ablation::ablation().no_metrics {
+                state.metrics.request(route, &method, status, started);
+            }
             let route = route.unwrap_or(UNMATCHED);
             if let Some(uri) = uri {
                 let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -21,6 +21,7 @@
 //! - [`cookies`], [`forwarded`], [`pages`], [`metrics`], [`request_id`],
 //!   [`settings`]: leaves.
 
+pub mod ablation;
 pub mod answer;
 pub mod cli_pages;
 pub mod cli_templates;
@@ -105,8 +106,10 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
     } else {
         router
     };
-    router
-        .layer(
+    let router = if ablation::ablation().no_timeout {
+        router.layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+    } else {
+        router.layer(
             ServiceBuilder::new()
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
                 .layer(TimeoutLayer::with_status_code(
@@ -114,6 +117,8 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
                     limits.request_timeout,
                 )),
         )
+    };
+    router
         // The hot path, added after (so outside) those two layers: it never reads a
         // body, and every wait on it has its own bound (`redis.timeout`,
         // `session.refresh_wait`, `oidc.timeout`), so a timer per request of every
@@ -140,6 +145,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     };
     // One `Router::layer` call: every `.layer()` on a Router boxes the routes again,
     // and each box is a clone and an allocation per request.
+    if ablation::ablation().no_edge {
+        return routes.with_state(state);
+    }
     routes
         .layer(edge::EdgeLayer::new(Arc::clone(&state)))
         .with_state(state)

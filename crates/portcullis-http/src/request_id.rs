@@ -20,10 +20,15 @@ impl RequestId {
     }
 }
 
-/// A process-unique id: a random per-process prefix and a counter (no syscall per
-/// request, unique across replicas with overwhelming probability).
-fn generate() -> String {
-    static PREFIX: OnceLock<String> = OnceLock::new();
+/// Lower-case hex digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A process-unique id, `<12 hex digits>-<8 or more hex digits>`: a random
+/// per-process prefix and a counter (no syscall per request, unique across replicas
+/// with overwhelming probability). Written into a stack buffer: no formatting
+/// machinery and one allocation (the `Arc`) on the path of every request.
+fn generate() -> Arc<str> {
+    static PREFIX: OnceLock<[u8; 12]> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
         let mut bytes = [0u8; 6];
@@ -31,14 +36,29 @@ fn generate() -> String {
         if getrandom::getrandom(&mut bytes).is_err() {
             bytes[..4].copy_from_slice(&std::process::id().to_le_bytes());
         }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        let mut hex = [0u8; 12];
+        for (i, b) in bytes.iter().enumerate() {
+            hex[2 * i] = HEX[usize::from(b >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        hex
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{n:08x}")
+    // 12 + 1 + up to 16 digits; at least 8 counter digits, as before.
+    let mut buf = [0u8; 29];
+    buf[..12].copy_from_slice(prefix);
+    buf[12] = b'-';
+    let digits = (16 - (n.leading_zeros() / 4) as usize).max(8);
+    for i in 0..digits {
+        let shift = 4 * (digits - 1 - i);
+        buf[13 + i] = HEX[((n >> shift) & 0xf) as usize];
+    }
+    // ASCII by construction.
+    Arc::from(std::str::from_utf8(&buf[..13 + digits]).unwrap_or("request"))
 }
 
 /// Accepts an inbound id only from trusted proxies and only if it is short and plain.
-fn inbound(headers: &http::HeaderMap, trusted: bool) -> Option<String> {
+fn inbound(headers: &http::HeaderMap, trusted: bool) -> Option<Arc<str>> {
     if !trusted {
         return None;
     }
@@ -48,19 +68,41 @@ fn inbound(headers: &http::HeaderMap, trusted: bool) -> Option<String> {
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
-    .then(|| value.to_owned())
+    .then(|| Arc::from(value))
 }
 
 /// The id of a request: its trusted proxy's, else a new one.
 pub fn assign(headers: &http::HeaderMap, trusted: bool) -> RequestId {
-    RequestId(Arc::from(
-        inbound(headers, trusted).unwrap_or_else(generate),
-    ))
+    RequestId(inbound(headers, trusted).unwrap_or_else(generate))
 }
 
 impl RequestId {
     /// The id as a header value (it is plain ASCII by construction).
     pub fn header_value(&self) -> Option<HeaderValue> {
         HeaderValue::from_str(&self.0).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_prefix_dash_counter_in_hex() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        let (pa, na) = a.split_once('-').unwrap();
+        let (pb, nb) = b.split_once('-').unwrap();
+        assert_eq!(pa, pb, "one prefix per process");
+        assert_eq!(pa.len(), 12);
+        assert!(na.len() >= 8 && nb.len() >= 8);
+        let (na, nb) = (
+            u64::from_str_radix(na, 16).unwrap(),
+            u64::from_str_radix(nb, 16).unwrap(),
+        );
+        assert!(nb > na);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'));
     }
 }

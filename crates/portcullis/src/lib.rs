@@ -217,6 +217,9 @@ pub async fn serve(
         app: portcullis_http::app(Arc::clone(&state)),
         builder: connection_builder(&serving),
         tls,
+        max_buf: serving
+            .max_header_bytes
+            .max(portcullis_config::MIN_HEADER_BYTES),
     };
     let graceful = GracefulShutdown::new();
     accept_until(&listener, &server, &graceful, shutdown).await;
@@ -258,15 +261,22 @@ struct Server {
     app: axum::Router,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
+    /// The request-head bound (for the benchmark's HTTP/1-only builder).
+    max_buf: usize,
 }
 
 /// HTTP/1.1 and HTTP/2 on one listener, with bounded request heads.
 fn connection_builder(serving: &ServeSettings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    let header_timeout = if portcullis_http::ablation::ablation().no_header_timeout {
+        None
+    } else {
+        Some(HEADER_READ_TIMEOUT)
+    };
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         // Validated to be at least hyper's minimum (8 KiB): below it hyper panics.
         .max_buf_size(
             serving
@@ -294,7 +304,7 @@ async fn accept_until(
             () = &mut until => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection(stream, peer, server.app.clone(), server.builder.clone(), server.tls.clone(), graceful.watcher()));
+                    tokio::spawn(connection(stream, peer, server.app.clone(), server.builder.clone(), server.tls.clone(), server.max_buf, graceful.watcher()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -312,6 +322,7 @@ async fn connection(
     app: axum::Router,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
+    max_buf: usize,
     watcher: Watcher,
 ) {
     let _ = stream.set_nodelay(true);
@@ -322,6 +333,17 @@ async fn connection(
             r
         }));
     let result = match tls {
+        None if portcullis_http::ablation::ablation().http1 => {
+            // Benchmark ablation only: HTTP/1 without the auto builder's h2c detection
+            // (and without upgrades: no WebSockets).
+            let mut http1 = hyper::server::conn::http1::Builder::new();
+            http1.timer(TokioTimer::new()).max_buf_size(max_buf);
+            if !portcullis_http::ablation::ablation().no_header_timeout {
+                http1.header_read_timeout(HEADER_READ_TIMEOUT);
+            }
+            let conn = http1.serve_connection(TokioIo::new(stream), service);
+            watcher.watch(conn).await.map_err(Into::into)
+        }
         None => {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             watcher.watch(conn.into_owned()).await
