@@ -2,20 +2,32 @@
 
 1. a scripted login through nginx (flowlib): the dashboard received a verified token,
    and the same session lists the clusters kubectl can sign in to;
-2. in real headless Chromium with no resolver flag: the sign-in on c1's dashboard at
+2. the kubectl path: `portcullis login --no-browser` with the browser step done by the
+   script's signed-in session (the consent page, Approve, the redirect to the CLI's
+   loopback listener), then `kubectl get --raw /whoami` on both clusters;
+3. in real headless Chromium with no resolver flag: the sign-in on c1's dashboard at
    dashboard.c1.portcullis.localhost, then c2's without a login (the cookie of
    `.portcullis.localhost`).
 
 Prints `demo smoke: N passed, M failed`; exits 1 when a check failed."""
+import html
 import json
 import os
+import re
+import queue
+import subprocess
 import sys
+import threading
+import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flowlib import Browser  # noqa: E402
 import webdriver  # noqa: E402
 
 PORT = int(os.environ.get("HTTP_PORT", "8080"))
+DIR = os.environ.get("DEMO_DIR", ".demo")
+BIN = os.environ.get("PORTCULLIS_BIN", "target/debug/portcullis")
 DOMAIN = "portcullis.localhost"
 AUTH = f"http://auth.{DOMAIN}:{PORT}"
 USER, PASSWORD = "alice@example.test", "alice-password"
@@ -57,7 +69,101 @@ if signed_in:
           f"/oauth2/clusters answered {status}: {body[:200]!r}")
 
 
-# 2. Chromium, resolving *.localhost itself: single sign-on across the dashboards.
+# 2. The kubectl path: `portcullis login`, the browser step by script, kubectl.
+def read_until(proc, marker, timeout):
+    """Lines of the process's stderr (read by a thread: a readline under select would
+    miss lines already buffered) until one containing `marker`; that line. The rest
+    of stderr stays in `proc.stderr_lines`."""
+    lines = queue.Queue()
+    proc.stderr_lines = lines
+
+    def pump():
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.time() + timeout
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.time()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            break
+        seen.append(line)
+        if marker in line:
+            return line.strip()
+    raise RuntimeError(f"no {marker!r} from portcullis login; it wrote {''.join(seen)[-500:]!r}")
+
+
+def rest_of(lines):
+    out = []
+    while (line := lines.get()) is not None:
+        out.append(line)
+    return "".join(out)
+
+
+def kubectl_login():
+    """Runs `portcullis login` to the end; the kubeconfig and environment kubectl uses."""
+    kubeconfig = os.path.join(DIR, "kubeconfig")
+    # The CLI's token cache lives under $HOME/.kube/cache: keep it in the demo dir.
+    env = dict(os.environ, HOME=os.path.join(DIR, "home"))
+    env.pop("KUBECONFIG", None)
+    os.makedirs(env["HOME"], exist_ok=True)
+    cmd = [BIN, "login", "--server", AUTH, "--no-browser", "--kubeconfig", kubeconfig]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = read_until(proc, "/oauth2/cli/authorize?", 30)
+        status, h, page = b.request(url)
+        m = re.search(rb'name="csrf" value="([^"]*)"', page)
+        if status != 200 or not m or b'id="approve"' not in page:
+            raise RuntimeError(f"no consent page at {url}: {status} {page[:300]!r}")
+        csrf = html.unescape(m.group(1).decode())
+        form = urllib.parse.urlencode({"csrf": csrf, "decision": "approve"})
+        status, h, body = b.request(f"{AUTH}/oauth2/cli/authorize", "POST", form)
+        location = h.get("location", "")
+        if status != 302 or not location.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"approval answered {status} to {location!r}: {body[:200]!r}")
+        status, _, body = b.request(location)  # the CLI's loopback listener
+        if status != 200 or b"Signed in" not in body:
+            raise RuntimeError(f"the CLI's listener answered {status}: {body[:200]!r}")
+        proc.wait(timeout=60)
+        err = rest_of(proc.stderr_lines)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0 or f"Signed in as {USER}" not in err:
+        raise RuntimeError(f"portcullis login exited {proc.returncode}: {err[-500:]!r}")
+    return kubeconfig, env
+
+
+if signed_in:
+    try:
+        kubeconfig, env = kubectl_login()
+        check(f"portcullis login --server {AUTH} --no-browser (approved on the consent page)",
+              True)
+        for cluster in ("c1", "c2"):
+            cmd = ["kubectl", "--kubeconfig", kubeconfig, "--context", cluster,
+                   "get", "--raw", "/whoami"]
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+            try:
+                who = json.loads(r.stdout) if r.returncode == 0 else {}
+            except ValueError:
+                who = {}
+            check(f"kubectl --context {cluster} get --raw /whoami is alice",
+                  who.get("username") == USER and who.get("cluster") == cluster,
+                  f"exit {r.returncode}: {(r.stdout + r.stderr)[-400:]!r}")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        check(f"portcullis login --server {AUTH} --no-browser", False, str(e))
+else:
+    check("kubectl path (needs the scripted login)", False, "not run")
+
+
+# 3. Chromium, resolving *.localhost itself: single sign-on across the dashboards.
 def chromium_sso():
     found = webdriver.binaries()
     if not found:
