@@ -1,20 +1,26 @@
-"""A tiny browser stand-in for scripts: cookie jars (one for *.example.test, one for the
+"""A tiny browser stand-in for scripts: cookie jars (one for the sites, one for the
 provider), requests to 127.0.0.1 with the real Host header, and the provider's login
-form. Used by scripts/demo-smoke.py and bench/login.py."""
+form. Used by scripts/demo-smoke.py and bench/login.py.
+
+Every request goes to 127.0.0.1 (the URL's port) whatever the URL's host, so names
+no resolver knows work: the demo's *.portcullis.localhost (browsers resolve *.localhost
+to loopback themselves, glibc and Python do not) and the benchmark's *.example.test."""
 import http.client
 import urllib.parse
 
 REDIRECTS = (301, 302, 303, 307, 308)
+# The sites' parent domains (Portcullis and the dashboards share one cookie jar).
+SITE_DOMAINS = ("portcullis.localhost", "example.test")
 
 
 class Browser:
     def __init__(self):
-        self.site = {}  # cookies of *.example.test (Portcullis and the dashboards)
-        self.idp = {}   # cookies of the provider
+        self.site = {}  # cookies of the sites (Portcullis and the dashboards)
+        self.idp = {}   # cookies of the provider (and anything else, on 127.0.0.1)
 
     def jar(self, url):
         host = urllib.parse.urlsplit(url).hostname or ""
-        return self.site if host.endswith("example.test") else self.idp
+        return self.site if host.endswith(SITE_DOMAINS) else self.idp
 
     def request(self, url, method="GET", body=None):
         """One request, no redirects followed; absorbs Set-Cookie."""

@@ -80,6 +80,20 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Where `localhost` names go: IPv4 loopback first (what listeners bind most often),
+/// then IPv6's; port 0 keeps the URL's port.
+const LOOPBACK: [std::net::SocketAddr; 2] = [
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
+    std::net::SocketAddr::new(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 0),
+];
+
+/// Whether `host` is `localhost` or a name under it (`auth.portcullis.localhost`),
+/// in any case, with or without the root's trailing dot.
+fn is_localhost(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
 /// A client of one Portcullis server.
 pub struct Server {
     base: String,
@@ -90,15 +104,22 @@ impl Server {
     /// A client of `base` (`https://auth.example.com`).
     pub fn new(base: &str) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let base = base.trim_end_matches('/').to_owned();
+        let url = url::Url::parse(&base).map_err(|_| format!("{base:?} is not a URL"))?;
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("portcullis-kubectl/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("portcullis-kubectl/", env!("CARGO_PKG_VERSION")));
+        if let Some(host) = url.host_str().filter(|h| is_localhost(h)) {
+            // RFC 6761 §6.3: `localhost` and every name under it are loopback, but
+            // glibc (without nss-myhostname) and others only know `localhost` itself
+            // from /etc/hosts. The demo's `auth.portcullis.localhost` must work anyway.
+            builder = builder.resolve_to_addrs(host, &LOOPBACK);
+        }
+        let http = builder
             .build()
             .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        let base = base.trim_end_matches('/').to_owned();
-        url::Url::parse(&base).map_err(|_| format!("{base:?} is not a URL"))?;
         Ok(Self { base, http })
     }
 
@@ -235,5 +256,70 @@ impl Server {
         } else {
             Err(Failure::Other(format!("logout: {}", r.status())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn localhost_names() {
+        for yes in [
+            "localhost",
+            "LocalHost",
+            "localhost.",
+            "auth.portcullis.localhost",
+            "Dashboard.C1.Portcullis.LOCALHOST.",
+        ] {
+            assert!(is_localhost(yes), "{yes}");
+        }
+        for no in [
+            "example.com",
+            "localhost.example.com",
+            "notlocalhost",
+            "auth.localhost.test",
+            "127.0.0.1",
+            "",
+        ] {
+            assert!(!is_localhost(no), "{no}");
+        }
+    }
+
+    /// A name under `localhost` reaches a listener on 127.0.0.1 whatever the system
+    /// resolver knows (glibc here knows only `localhost` from /etc/hosts), with the
+    /// name in the Host header.
+    #[tokio::test]
+    async fn names_under_localhost_reach_loopback() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client hung up");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"clusters":[{"name":"c1","server":"https://127.0.0.1:6443"}]}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let server = Server::new(&format!("http://auth.portcullis.localhost:{port}/")).unwrap();
+        let clusters = server.clusters("credential").await.unwrap();
+        assert_eq!(clusters[0].name, "c1");
+        let head = answer.await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("get /oauth2/clusters "), "{head}");
+        assert!(
+            head.contains(&format!("\r\nhost: auth.portcullis.localhost:{port}\r\n")),
+            "{head}"
+        );
     }
 }
