@@ -95,7 +95,6 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
             "/oauth2/cli/logout",
             axum::routing::post(handlers::cli::logout),
         )
-        .route("/ping", get(handlers::info::ping))
         .route("/ready", get(handlers::info::ready))
         // Our namespace stays ours in proxy mode too.
         .route("/oauth2/{*rest}", any(handlers::info::not_found));
@@ -124,6 +123,8 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
         // `session.refresh_wait`, `oidc.timeout`), so a timer per request of every
         // dashboard would only cost (about 0.6 µs, measured).
         .route("/oauth2/auth", any(handlers::auth::auth))
+        // Waits on nothing at all.
+        .route("/ping", get(handlers::info::ping))
 }
 
 /// The service as a `Router`, for the binary to serve and for tests to call in-process.
