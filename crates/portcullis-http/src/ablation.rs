@@ -10,7 +10,9 @@
 //! - `no-header-timeout`: no header-read timer per request head;
 //! - `no-timeout`: no request timeout layer on the routes that have one;
 //! - `no-edge`: no edge layer (request id, span, metrics, access line, shedding);
-//! - `no-metrics`: the edge layer without its per-request metrics.
+//! - `no-metrics`: the edge layer without its per-request metrics;
+//! - `no-audit-context`: no audit context (request id, client address) around the
+//!   request (audit events then carry neither).
 
 use std::sync::OnceLock;
 
@@ -27,6 +29,8 @@ pub struct Ablation {
     pub no_edge: bool,
     /// No per-request metrics.
     pub no_metrics: bool,
+    /// No audit context around the request.
+    pub no_audit_context: bool,
 }
 
 /// The switches of this process (from `PORTCULLIS_BENCH_ABLATE`, read once).
@@ -42,6 +46,7 @@ pub fn ablation() -> Ablation {
                 "no-timeout" => a.no_timeout = true,
                 "no-edge" => a.no_edge = true,
                 "no-metrics" => a.no_metrics = true,
+                "no-audit-context" => a.no_audit_context = true,
                 other => tracing::warn!(item = other, "unknown PORTCULLIS_BENCH_ABLATE item"),
             }
         }
