@@ -4,7 +4,8 @@
    and the same session lists the clusters kubectl can sign in to;
 2. the kubectl path: `portcullis login --no-browser` with the browser step done by the
    script's signed-in session (the consent page, Approve, the redirect to the CLI's
-   loopback listener), then `kubectl get --raw /whoami` on both clusters;
+   loopback listener), then `kubectl get --raw /whoami` and `kubectl get pods` on
+   both clusters;
 3. in real headless Chromium with no resolver flag: the sign-in on c1's dashboard at
    dashboard.c1.portcullis.localhost, then c2's without a login (the cookie of
    `.portcullis.localhost`).
@@ -156,6 +157,11 @@ if signed_in:
                 who = {}
             check(f"kubectl --context {cluster} get --raw /whoami is alice",
                   who.get("username") == USER and who.get("cluster") == cluster,
+                  f"exit {r.returncode}: {(r.stdout + r.stderr)[-400:]!r}")
+            cmd = ["kubectl", "--kubeconfig", kubeconfig, "--context", cluster, "get", "pods"]
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+            check(f"kubectl --context {cluster} get pods",
+                  r.returncode == 0 and f"dashboard-{cluster}" in r.stdout,
                   f"exit {r.returncode}: {(r.stdout + r.stderr)[-400:]!r}")
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         check(f"portcullis login --server {AUTH} --no-browser", False, str(e))

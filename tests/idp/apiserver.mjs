@@ -3,8 +3,9 @@
 // kube-apiserver's OIDC authenticator does (--oidc-issuer-url, --oidc-client-id,
 // --oidc-username-claim=email, --oidc-groups-claim=groups): signature against the
 // issuer's JWKS (RS256 only), `iss`, `aud` = the client id, `exp`; a token whose
-// `email_verified` is false is refused. Every GET answers the identity it saw as JSON
-// (`kubectl get --raw /whoami`), or 401 with a Kubernetes Status. It serves HTTPS with
+// `email_verified` is false is refused. An authenticated GET answers discovery and a
+// one-pod list (`kubectl get pods`), or else the identity it saw as JSON (`kubectl get
+// --raw /whoami`); 401 with a Kubernetes Status otherwise. It serves HTTPS with
 // the given certificate (kubectl sends exec credentials over TLS only). It keeps counters
 // at GET /_test/stats (unauthenticated; tests only). Never logs tokens.
 // After listening it prints one JSON line to stdout: {"port":N}.
@@ -42,6 +43,39 @@ function status(res, code, reason, message) {
   res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
 }
 
+// Enough of the API for `kubectl get pods`: discovery of the core group with one
+// resource, and a pod list of one stand-in pod per namespace. Any other path answers
+// the identity the token named (`kubectl get --raw /whoami`).
+function answer(path, payload) {
+  if (path === '/api') return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] };
+  if (path === '/apis') return { kind: 'APIGroupList', apiVersion: 'v1', groups: [] };
+  if (path === '/api/v1') {
+    return {
+      kind: 'APIResourceList', groupVersion: 'v1',
+      resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] }],
+    };
+  }
+  const pods = /^\/api\/v1\/namespaces\/([a-z0-9-]+)\/pods$/.exec(path);
+  if (pods) {
+    return {
+      kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1' },
+      items: [{
+        metadata: {
+          name: `dashboard-${name}`, namespace: pods[1], creationTimestamp: new Date(started).toISOString(),
+          annotations: { 'stand-in/seen-user': payload.email },
+        },
+        spec: { containers: [{ name: 'dashboard', image: 'stand-in' }] },
+        status: {
+          phase: 'Running',
+          containerStatuses: [{ name: 'dashboard', ready: true, restartCount: 0, image: 'stand-in', imageID: '', state: { running: {} } }],
+        },
+      }],
+    };
+  }
+  return { cluster: name, username: payload.email, groups: payload.groups || [], exp: payload.exp };
+}
+const started = Date.now();
+
 // kubectl sends exec-plugin credentials over TLS only, as a real API server serves.
 const tls = { key: fs.readFileSync(args.key), cert: fs.readFileSync(args.cert) };
 const server = https.createServer(tls, async (req, res) => {
@@ -72,7 +106,7 @@ const server = https.createServer(tls, async (req, res) => {
     stats.authenticated += 1;
     stats.users[payload.email] = (stats.users[payload.email] || 0) + 1;
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ cluster: name, username: payload.email, groups: payload.groups || [], exp: payload.exp }));
+    res.end(JSON.stringify(answer(req.url.split('?')[0], payload)));
   } catch (err) {
     if (err && err.code === 'ERR_JWT_EXPIRED') stats.expired += 1;
     const reason = (err && err.code) || 'other';

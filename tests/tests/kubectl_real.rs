@@ -123,6 +123,29 @@ async fn kubectl_signs_in_through_portcullis_on_two_clusters() {
         assert_eq!(api.stats().await["refused"], 0);
     }
 
+    // What the README promises: `kubectl get pods` on both clusters.
+    for context in ["c1", "c2"] {
+        let out = Command::new(&kubectl)
+            .args(["--kubeconfig"])
+            .arg(home.join(".kube/config"))
+            .args(["--context", context, "get", "pods"])
+            .env("HOME", &home)
+            .env_remove("KUBECONFIG")
+            .output()
+            .await
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kubectl get pods: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            printed.contains("NAME") && printed.contains(&format!("dashboard-{context}")),
+            "{printed}"
+        );
+    }
+
     // Past the first token's lifetime kubectl keeps working, with no login.
     let code_grants = idp.stats().await["authorization_code_grants"].clone();
     let until = now() + ttl + 2;
