@@ -25,22 +25,51 @@ pub use crate::observe::{AuditEvent, Outcome};
 /// otherwise).
 pub const TARGET: &str = "portcullis::audit";
 
-/// What the edge knows of the request an event happens in.
+/// What the edge knows of the request an event happens in, and what the request
+/// learns of its user (for the edge's access line, after the answer).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     /// The request id (ours or a trusted proxy's).
     pub request_id: Arc<str>,
     /// The connection's peer.
     pub client_addr: Option<IpAddr>,
+    /// Whose session the request carried, once one was found ([`note_user`]).
+    pub user: std::cell::RefCell<Option<String>>,
+}
+
+impl RequestContext {
+    /// The context of a request with id `request_id` from `client_addr`.
+    pub fn new(request_id: Arc<str>, client_addr: Option<IpAddr>) -> Self {
+        Self {
+            request_id,
+            client_addr,
+            user: std::cell::RefCell::new(None),
+        }
+    }
 }
 
 tokio::task_local! {
     static CONTEXT: RequestContext;
 }
 
-/// Runs `f` (a request's handling) with `context` available to its audit events.
-pub async fn scope<F: Future>(context: RequestContext, f: F) -> F::Output {
-    CONTEXT.scope(context, f).await
+/// `f` (a request's handling) with `context` available to its audit events; after
+/// it finished, `take_value` on the pinned future gives the context back.
+pub fn scope<F: Future>(
+    context: RequestContext,
+    f: F,
+) -> tokio::task::futures::TaskLocalFuture<RequestContext, F> {
+    CONTEXT.scope(context, f)
+}
+
+/// Records whose session the current request carries (a no-op outside a request).
+pub fn note_user(user: &str) {
+    let _ = CONTEXT.try_with(|c| {
+        if let Ok(mut slot) = c.user.try_borrow_mut()
+            && slot.as_deref() != Some(user)
+        {
+            *slot = Some(user.to_owned());
+        }
+    });
 }
 
 /// The first 16 hex digits of a session id's SHA-256: enough to match the lines of

@@ -185,6 +185,7 @@ impl Sessions {
             bearer::Outcome::Absent => self.load(cookie, now).await,
             bearer::Outcome::Valid(prepared) => {
                 tracing::Span::current().record("user", prepared.identity.user.as_str());
+                crate::audit::note_user(&prepared.identity.user);
                 Lookup::Valid(Box::new(Loaded {
                     prepared,
                     cookie: String::new(),
@@ -277,6 +278,7 @@ impl Sessions {
             return Lookup::TokenExpired;
         }
         tracing::Span::current().record("user", prepared.identity.user.as_str());
+        crate::audit::note_user(&prepared.identity.user);
         Lookup::Valid(Box::new(Loaded {
             prepared,
             cookie,

@@ -166,10 +166,8 @@ where
         let trusted = peer
             .is_some_and(|ip| crate::forwarded::is_trusted(ip, &state.settings.trusted_proxies));
         let id = request_id::assign(request.headers(), trusted);
-        let audit_context = portcullis_core::audit::RequestContext {
-            request_id: id.0.clone(),
-            client_addr: peer,
-        };
+        let audit_context = portcullis_core::audit::RequestContext::new(id.0.clone(), peer);
+        let request_id = id.0.clone();
         let span = tracing::info_span!(
             "request",
             request_id = id.as_str(),
@@ -191,13 +189,22 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
+            let mut user: Option<String> = None;
             let mut response = match admitted {
                 Some(in_flight) => {
                     let call = CatchUnwind(inner.call(request).instrument(span.clone()));
                     let answer = if crate::ablation::ablation().no_audit_context {
                         call.await
                     } else {
-                        portcullis_core::audit::scope(audit_context, call).await
+                        let mut scoped =
+                            std::pin::pin!(portcullis_core::audit::scope(audit_context, call));
+                        let answer = scoped.as_mut().await;
+                        // Whose session it was, for the access line.
+                        user = scoped
+                            .as_mut()
+                            .take_value()
+                            .and_then(|c| c.user.into_inner());
+                        answer
                     };
                     drop(in_flight);
                     match answer {
@@ -230,7 +237,21 @@ where
                 let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let status = status.as_u16();
                 let path = uri.path();
-                if status >= 500 {
+                let sink = crate::access::sink().filter(|_| {
+                    status >= 500 || tracing::enabled!(target: ACCESS, tracing::Level::INFO)
+                });
+                if let Some(sink) = sink {
+                    sink.write(&crate::access::AccessLine {
+                        warn: status >= 500,
+                        method: method.as_str(),
+                        path,
+                        route,
+                        status,
+                        latency_us,
+                        request_id: &request_id,
+                        user: user.as_deref(),
+                    });
+                } else if status >= 500 {
                     tracing::warn!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
                 } else {
                     tracing::info!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");

@@ -22,6 +22,7 @@
 //!   [`settings`]: leaves.
 
 pub mod ablation;
+pub mod access;
 pub mod answer;
 pub mod cli_pages;
 pub mod cli_templates;

@@ -313,7 +313,7 @@ mod tests {
             String::from_utf8_lossy(&head).into_owned()
         });
         let server = Server::new(&format!("http://auth.portcullis.localhost:{port}/")).unwrap();
-        let clusters = server.clusters("credential").await.unwrap();
+        let (clusters, _groups) = server.clusters("credential").await.unwrap();
         assert_eq!(clusters[0].name, "c1");
         let head = answer.await.unwrap().to_ascii_lowercase();
         assert!(head.starts_with("get /oauth2/clusters "), "{head}");

@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing_subscriber::EnvFilter;
 
+pub mod access_sink;
 pub mod log_sink;
 
 /// How long a client may take to finish the TLS handshake.
@@ -47,6 +48,10 @@ pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGua
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},{}=info", AUDIT_TARGET)));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let (writer, guard) = log_sink::batched(stdout_fd());
+    let access = access_sink::FastAccess {
+        writer: writer.clone(),
+        json: matches!(format, LogFormat::Json),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -60,7 +65,14 @@ pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGua
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    installed.ok().map(|()| guard)
+    installed.ok().map(|()| {
+        // Access lines in the same format, without tracing's formatting (and only
+        // when not coloured: the fast path writes plain text).
+        if !ansi {
+            portcullis_http::access::install(Box::new(access));
+        }
+        guard
+    })
 }
 
 /// Stdout as a plain file descriptor: `Stdout` would add a line buffer (and a `write`
