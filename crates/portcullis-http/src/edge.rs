@@ -6,7 +6,8 @@
 //! every log line of the request carries them), `Cookie`, `Authorization` and
 //! `Set-Cookie` marked sensitive (no `Debug` output shows them), then after the
 //! answer: the request metrics and one access-log line (method, path, route, status,
-//! latency in µs; 5xx at WARN; target [`ACCESS`]).
+//! latency in µs; 5xx at WARN; target [`ACCESS`]), written by the process's
+//! [`crate::access`] sink when it installed one, else through `tracing`.
 //!
 //! One hand-written layer instead of five generic ones (two `from_fn` middlewares,
 //! tower-http's trace, sensitive-header and catch-panic layers, and a load-shed +
