@@ -335,16 +335,24 @@ impl Sessions {
     /// cookie, so this process also remembers its id until its end: a request that
     /// still carries it (sent before the sign-out, or a refresh's `Set-Cookie` that
     /// lands after it) is refused here. Other replicas do not know (see README).
-    pub async fn end(&self, cookie: &str) -> Result<(), StoreError> {
+    ///
+    /// Answers whose session it was when this process knows without asking anyone
+    /// (it served the session, or the cookie holds it): for the audit trail, with no
+    /// store fetch or refresh on the way out.
+    pub async fn end(&self, cookie: &str) -> Result<Option<Arc<Prepared>>, StoreError> {
+        let mut known = self.prepared.get(cookie).map(|c| c.prepared);
         if let AnyStore::Cookie(store) = &self.store
             && let Ok(Some(session)) = store.load(cookie).await
         {
             self.ended.insert(&session.id, session.expires_at);
+            if known.is_none() {
+                known = self.prepare(session).map(Arc::new);
+            }
         }
         let result =
             observe::store(&*self.observer, StoreOp::Delete, self.store.delete(cookie)).await;
         self.prepared.remove(cookie);
-        result
+        result.map(|()| known)
     }
 
     /// Whether the store can serve requests (readiness).

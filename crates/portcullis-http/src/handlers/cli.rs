@@ -400,11 +400,13 @@ pub async fn logout(State(state): State<Arc<AppState>>, request: Request) -> Res
         ));
     };
     match state.sessions.end(credential).await {
-        Ok(()) => {
+        Ok(ended) => {
             tracing::info!(request_id, "CLI session ended by its client");
-            Event::new(AuditEvent::CliLogout, Outcome::Success)
-                .kind("cli")
-                .emit(&**state.sessions.observer());
+            let mut event = Event::new(AuditEvent::CliLogout, Outcome::Success).kind("cli");
+            if let Some(p) = &ended {
+                event = event.user(&p.identity.user).session(&p.state.id);
+            }
+            event.emit(&**state.sessions.observer());
             StatusCode::NO_CONTENT.into_response()
         }
         Err(portcullis_session::store::StoreError::Undecodable(_)) => {

@@ -6,7 +6,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use portcullis_core::audit::{AuditEvent, Event, Outcome};
-use portcullis_oidc::provider::unix_now;
 
 use crate::answer::safe_redirect;
 use crate::cookies::{CookieWriter, RequestCookies};
@@ -21,25 +20,20 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> R
     let rd = safe_redirect(&state, raw.as_deref(), &ctx.request_id, "sign_out");
     let cookies = RequestCookies::parse(&parts.headers);
     if let Some(value) = session_cookie(&state, &cookies) {
-        let user = match state.sessions.load(Some(value.clone()), unix_now()).await {
-            portcullis_core::Lookup::Valid(loaded) => Some((
-                loaded.prepared.identity.user.clone(),
-                loaded.prepared.state.id.clone(),
-            )),
-            _ => None,
-        };
-        if let Some((user, id)) = &user {
-            Event::new(AuditEvent::SignOut, Outcome::Success)
-                .user(user)
-                .session(id)
-                .kind("browser")
-                .emit(&**state.sessions.observer());
-        }
         // Server-side sessions end here too; an outage leaves it to the store's TTL,
         // and the cookie is cleared either way.
-        if let Err(e) = state.sessions.end(&value).await {
-            tracing::warn!(request_id = %ctx.request_id, error = %e, "could not delete the session from the store");
+        let ended = match state.sessions.end(&value).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(request_id = %ctx.request_id, error = %e, "could not delete the session from the store");
+                None
+            }
+        };
+        let mut event = Event::new(AuditEvent::SignOut, Outcome::Success).kind("browser");
+        if let Some(p) = &ended {
+            event = event.user(&p.identity.user).session(&p.state.id);
         }
+        event.emit(&**state.sessions.observer());
     }
     let writer = CookieWriter::new(&state.settings.cookie, ctx.host.as_deref());
     let mut response = StatusCode::FOUND.into_response();
