@@ -191,3 +191,31 @@ pub fn sign_in_location(state: &AppState, origin: &str, rd: &str) -> String {
     let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
     format!("{origin}{endpoint}?rd={rd}")
 }
+
+/// The browser session of a page that needs one (the kubectl consent, device and
+/// kubeconfig pages), or the answer to send instead: 503 when sessions cannot be
+/// checked, else the sign-in, which comes back to this very URL.
+pub(crate) async fn page_session(
+    state: &AppState,
+    parts: &Parts,
+    request_id: &str,
+) -> Result<Box<portcullis_core::sessions::Loaded>, Response> {
+    let cookies = RequestCookies::parse(&parts.headers);
+    let lookup = state
+        .sessions
+        .load(crate::request::session_cookie(state, &cookies), unix_now())
+        .await;
+    match lookup {
+        Lookup::Valid(loaded) => Ok(loaded),
+        other @ (Lookup::StoreDown(_) | Lookup::BearerUnavailable) => {
+            Err(unavailable(state, &other, request_id))
+        }
+        _ => {
+            let here = parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |p| p.as_str());
+            Err(redirect(&sign_in_location(state, "", here)))
+        }
+    }
+}

@@ -106,24 +106,9 @@ pub async fn authorize(State(state): State<Arc<AppState>>, request: Request) -> 
         tracing::info!(request_id, reason = m, "kubectl sign-in refused");
         return bad_request(&state, &request_id, m);
     }
-    let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = state
-        .sessions
-        .load(session_cookie(&state, &cookies), unix_now())
-        .await;
-    let loaded = match lookup {
-        Lookup::Valid(loaded) => loaded,
-        other @ (Lookup::StoreDown(_) | Lookup::BearerUnavailable) => {
-            return crate::answer::unavailable(&state, &other, &request_id);
-        }
-        _ => {
-            // Sign in first; the sign-in comes back to this very request.
-            let here = parts
-                .uri
-                .path_and_query()
-                .map_or("/oauth2/cli/authorize", |p| p.as_str());
-            return redirect(&crate::answer::sign_in_location(&state, "", here));
-        }
+    let loaded = match crate::answer::page_session(&state, &parts, &request_id).await {
+        Ok(loaded) => loaded,
+        Err(answer) => return answer,
     };
     let consent = Consent {
         sid: loaded.prepared.state.id.clone(),

@@ -21,7 +21,6 @@ use portcullis_oidc::provider::unix_now;
 use serde::{Deserialize, Serialize};
 
 use super::cli::{bad_request, clusters_for, forbidden, token_error};
-use crate::answer::redirect;
 use crate::cli_pages::{DevicePage, device_page};
 use crate::cookies::RequestCookies;
 use crate::pages;
@@ -110,23 +109,9 @@ fn seal(state: &AppState, token: &FormToken, request_id: &str) -> Option<String>
 pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let request_id = request::request_id(&parts).to_owned();
-    let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = state
-        .sessions
-        .load(session_cookie(&state, &cookies), unix_now())
-        .await;
-    let loaded = match lookup {
-        Lookup::Valid(loaded) => loaded,
-        other @ (Lookup::StoreDown(_) | Lookup::BearerUnavailable) => {
-            return crate::answer::unavailable(&state, &other, &request_id);
-        }
-        _ => {
-            let here = parts
-                .uri
-                .path_and_query()
-                .map_or("/oauth2/device", |p| p.as_str());
-            return redirect(&crate::answer::sign_in_location(&state, "", here));
-        }
+    let loaded = match crate::answer::page_session(&state, &parts, &request_id).await {
+        Ok(loaded) => loaded,
+        Err(answer) => return answer,
     };
     #[derive(Deserialize, Default)]
     struct Query {

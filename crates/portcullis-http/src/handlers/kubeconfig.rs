@@ -8,15 +8,11 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use portcullis_core::Lookup;
-use portcullis_oidc::provider::unix_now;
 use serde_json::json;
 
 use super::cli::clusters_for;
-use crate::answer::redirect;
 use crate::cli_pages::{ClusterLine, kubeconfig_page};
-use crate::cookies::RequestCookies;
-use crate::request::{self, session_cookie};
+use crate::request;
 use crate::settings::ClusterSettings;
 use crate::state::AppState;
 
@@ -72,23 +68,9 @@ pub fn kubeconfig(server: &str, clusters: &[&ClusterSettings]) -> Result<String,
 pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let request_id = request::request_id(&parts).to_owned();
-    let cookies = RequestCookies::parse(&parts.headers);
-    let lookup = state
-        .sessions
-        .load(session_cookie(&state, &cookies), unix_now())
-        .await;
-    let loaded = match lookup {
-        Lookup::Valid(loaded) => loaded,
-        other @ (Lookup::StoreDown(_) | Lookup::BearerUnavailable) => {
-            return crate::answer::unavailable(&state, &other, &request_id);
-        }
-        _ => {
-            let here = parts
-                .uri
-                .path_and_query()
-                .map_or("/oauth2/kubeconfig", |p| p.as_str());
-            return redirect(&crate::answer::sign_in_location(&state, "", here));
-        }
+    let loaded = match crate::answer::page_session(&state, &parts, &request_id).await {
+        Ok(loaded) => loaded,
+        Err(answer) => return answer,
     };
     let identity = &loaded.prepared.identity;
     let clusters = clusters_for(&state, identity);
