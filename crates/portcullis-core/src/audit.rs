@@ -33,17 +33,21 @@ pub struct RequestContext {
     pub request_id: Arc<str>,
     /// The connection's peer.
     pub client_addr: Option<IpAddr>,
-    /// Whose session the request carried, once one was found ([`note_user`]).
+    /// Whose session the request carried, once one was found ([`note_user`]); kept
+    /// only when `wants_user` (an access line will be written with it).
     pub user: std::cell::RefCell<Option<String>>,
+    /// Whether [`note_user`] keeps the user (a copy per request otherwise wasted).
+    pub wants_user: bool,
 }
 
 impl RequestContext {
     /// The context of a request with id `request_id` from `client_addr`.
-    pub fn new(request_id: Arc<str>, client_addr: Option<IpAddr>) -> Self {
+    pub fn new(request_id: Arc<str>, client_addr: Option<IpAddr>, wants_user: bool) -> Self {
         Self {
             request_id,
             client_addr,
             user: std::cell::RefCell::new(None),
+            wants_user,
         }
     }
 }
@@ -64,7 +68,8 @@ pub fn scope<F: Future>(
 /// Records whose session the current request carries (a no-op outside a request).
 pub fn note_user(user: &str) {
     let _ = CONTEXT.try_with(|c| {
-        if let Ok(mut slot) = c.user.try_borrow_mut()
+        if c.wants_user
+            && let Ok(mut slot) = c.user.try_borrow_mut()
             && slot.as_deref() != Some(user)
         {
             *slot = Some(user.to_owned());

@@ -167,7 +167,6 @@ where
         let trusted = peer
             .is_some_and(|ip| crate::forwarded::is_trusted(ip, &state.settings.trusted_proxies));
         let id = request_id::assign(request.headers(), trusted);
-        let audit_context = portcullis_core::audit::RequestContext::new(id.0.clone(), peer);
         let request_id = id.0.clone();
         let span = tracing::info_span!(
             "request",
@@ -181,6 +180,10 @@ where
         // reference count) only when there is an access log to write.
         let uri =
             tracing::enabled!(target: ACCESS, tracing::Level::WARN).then(|| request.uri().clone());
+        // The user is copied out of the request only for the access sink's line.
+        let wants_user = uri.is_some() && crate::access::sink().is_some();
+        let audit_context =
+            portcullis_core::audit::RequestContext::new(id.0.clone(), peer, wants_user);
         let headers = request.headers_mut();
         mark_sensitive(headers, &header::COOKIE);
         mark_sensitive(headers, &header::AUTHORIZATION);
