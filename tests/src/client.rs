@@ -160,7 +160,26 @@ fn location(r: &Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A form value, URL-encoded.
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 impl Agent {
+    /// POSTs an URL-encoded form `body`, with the site cookies when `cookie` (not
+    /// stored back: one request's view).
+    pub async fn post_form(&self, url: &str, body: &str, cookie: bool) -> Response {
+        let mut r = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if cookie {
+            r = r.header("cookie", self.site.header());
+        }
+        r.send().await.expect("test step")
+    }
+
     /// A fresh agent with empty jars.
     pub fn new() -> Self {
         Self {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use portcullis_e2e::client::{Agent, absolute};
+use portcullis_e2e::client::{Agent, absolute, enc};
 use portcullis_e2e::idp::{Idp, IdpOptions};
 use portcullis_e2e::jwt::{exp, now};
 use portcullis_e2e::kubectl::csrf_of;
@@ -27,10 +27,6 @@ const CLUSTERS: &str = "[[clusters]]\nname = \"c1\"\nserver = \"https://c1.examp
 
 fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn authorize_url(base: &str, redirect_uri: &str, challenge: &str, state: &str) -> String {
@@ -56,18 +52,6 @@ async fn stack(redis: &Redis, ttl: u64) -> Option<(Idp, Portcullis)> {
     Some((idp, p))
 }
 
-async fn post_form(agent: &Agent, url: &str, body: &str, cookie: bool) -> reqwest::Response {
-    let mut r = agent
-        .http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
-    if cookie {
-        r = r.header("cookie", agent.site.header());
-    }
-    r.send().await.unwrap()
-}
-
 /// Runs the browser half: the consent page as `agent`, approved; the loopback
 /// redirect's query.
 async fn approve(agent: &mut Agent, base: &str, redirect_uri: &str) -> url::Url {
@@ -81,13 +65,13 @@ async fn approve(agent: &mut Agent, base: &str, redirect_uri: &str) -> url::Url 
         .await;
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.unwrap();
-    let r = post_form(
-        agent,
-        &format!("{base}/oauth2/cli/authorize"),
-        &format!("csrf={}&decision=approve", enc(&csrf_of(&body))),
-        true,
-    )
-    .await;
+    let r = agent
+        .post_form(
+            &format!("{base}/oauth2/cli/authorize"),
+            &format!("csrf={}&decision=approve", enc(&csrf_of(&body))),
+            true,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FOUND);
     url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
 }
@@ -99,7 +83,9 @@ fn query(url: &url::Url, name: &str) -> Option<String> {
 }
 
 async fn token(agent: &Agent, base: &str, body: &str) -> (StatusCode, serde_json::Value) {
-    let r = post_form(agent, &format!("{base}/oauth2/cli/token"), body, false).await;
+    let r = agent
+        .post_form(&format!("{base}/oauth2/cli/token"), body, false)
+        .await;
     let status = r.status();
     (status, r.json().await.unwrap())
 }
@@ -321,7 +307,7 @@ async fn hostile_cli_requests_are_refused() {
     // Consent: no CSRF token, a forged one, and another user's.
     let form = format!("{base}/oauth2/cli/authorize");
     for body in ["decision=approve", "csrf=AAAA&decision=approve"] {
-        let r = post_form(&alice, &form, body, true).await;
+        let r = alice.post_form(&form, body, true).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{body}");
     }
     let mut bob = Agent::new();
@@ -337,34 +323,30 @@ async fn hostile_cli_requests_are_refused() {
         "c2 is for platform-admins only"
     );
     let bobs = csrf_of(&bobs_page);
-    let r = post_form(
-        &alice,
-        &form,
-        &format!("csrf={}&decision=approve", enc(&bobs)),
-        true,
-    )
-    .await;
+    let r = alice
+        .post_form(
+            &form,
+            &format!("csrf={}&decision=approve", enc(&bobs)),
+            true,
+        )
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "bob's form is not alice's"
     );
-    let r = post_form(
-        &bob,
-        &form,
-        &format!("csrf={}&decision=approve", enc(&bobs)),
-        false,
-    )
-    .await;
+    let r = bob
+        .post_form(
+            &form,
+            &format!("csrf={}&decision=approve", enc(&bobs)),
+            false,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no session, no approval");
     // Denied: back to the CLI with access_denied, no code.
-    let r = post_form(
-        &bob,
-        &form,
-        &format!("csrf={}&decision=deny", enc(&bobs)),
-        true,
-    )
-    .await;
+    let r = bob
+        .post_form(&form, &format!("csrf={}&decision=deny", enc(&bobs)), true)
+        .await;
     let denied = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(query(&denied, "error").as_deref(), Some("access_denied"));
     assert!(query(&denied, "code").is_none());

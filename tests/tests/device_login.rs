@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_e2e::client::{Agent, absolute};
+use portcullis_e2e::client::{Agent, absolute, enc};
 use portcullis_e2e::idp::{Idp, IdpOptions};
 use portcullis_e2e::kubectl::csrf_of;
 use portcullis_e2e::portcullis_server::Options;
@@ -19,42 +19,26 @@ use serde_json::Value;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-async fn post(agent: &Agent, url: &str, body: &str, cookie: bool) -> reqwest::Response {
-    let mut r = agent
-        .http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
-    if cookie {
-        r = r.header("cookie", agent.site.header());
-    }
-    r.send().await.unwrap()
-}
-
 async fn start(agent: &Agent, base: &str, host: &str) -> (Value, Instant) {
-    let r = post(
-        agent,
-        &format!("{base}/oauth2/device/code"),
-        &format!("client_host={}", enc(host)),
-        false,
-    )
-    .await;
+    let r = agent
+        .post_form(
+            &format!("{base}/oauth2/device/code"),
+            &format!("client_host={}", enc(host)),
+            false,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     (r.json().await.unwrap(), Instant::now())
 }
 
 async fn poll(agent: &Agent, base: &str, device_code: &str) -> (StatusCode, Value) {
-    let r = post(
-        agent,
-        &format!("{base}/oauth2/cli/token"),
-        &format!("grant_type={}&device_code={}", enc(GRANT), enc(device_code)),
-        false,
-    )
-    .await;
+    let r = agent
+        .post_form(
+            &format!("{base}/oauth2/cli/token"),
+            &format!("grant_type={}&device_code={}", enc(GRANT), enc(device_code)),
+            false,
+        )
+        .await;
     (r.status(), r.json().await.unwrap())
 }
 
@@ -69,13 +53,13 @@ async fn enter(agent: &mut Agent, base: &str, code: &str) -> reqwest::Response {
     let page = agent.get(&format!("{base}/oauth2/device")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let csrf = csrf_of(&page.text().await.unwrap());
-    post(
-        agent,
-        &format!("{base}/oauth2/device"),
-        &format!("csrf={}&step=enter&user_code={}", enc(&csrf), enc(code)),
-        true,
-    )
-    .await
+    agent
+        .post_form(
+            &format!("{base}/oauth2/device"),
+            &format!("csrf={}&step=enter&user_code={}", enc(&csrf), enc(code)),
+            true,
+        )
+        .await
 }
 
 /// Types `code` and decides: the final page's status and body.
@@ -87,16 +71,16 @@ async fn decide(agent: &mut Agent, base: &str, code: &str, decision: &str) -> (S
         body.contains("ssh-box-1"),
         "the client's host is shown: {body}"
     );
-    let r = post(
-        agent,
-        &format!("{base}/oauth2/device"),
-        &format!(
-            "csrf={}&step=decide&decision={decision}",
-            enc(&csrf_of(&body))
-        ),
-        true,
-    )
-    .await;
+    let r = agent
+        .post_form(
+            &format!("{base}/oauth2/device"),
+            &format!(
+                "csrf={}&step=decide&decision={decision}",
+                enc(&csrf_of(&body))
+            ),
+            true,
+        )
+        .await;
     (r.status(), r.text().await.unwrap())
 }
 
@@ -187,41 +171,41 @@ async fn device_authorization_and_its_defences() {
     assert!(complete.ends_with(&user_code));
 
     // CSRF: no token, and another session's token, are refused.
-    let r = post(
-        &alice,
-        &format!("{base}/oauth2/device"),
-        &format!("step=enter&user_code={}", enc(&user_code)),
-        true,
-    )
-    .await;
+    let r = alice
+        .post_form(
+            &format!("{base}/oauth2/device"),
+            &format!("step=enter&user_code={}", enc(&user_code)),
+            true,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let mut bob = Agent::new();
     bob.sign_in(&base, "bob").await;
     let bob_page = bob.get(&format!("{base}/oauth2/device")).await;
     let bob_csrf = csrf_of(&bob_page.text().await.unwrap());
-    let r = post(
-        &alice,
-        &format!("{base}/oauth2/device"),
-        &format!(
-            "csrf={}&step=enter&user_code={}",
-            enc(&bob_csrf),
-            enc(&user_code)
-        ),
-        true,
-    )
-    .await;
+    let r = alice
+        .post_form(
+            &format!("{base}/oauth2/device"),
+            &format!(
+                "csrf={}&step=enter&user_code={}",
+                enc(&bob_csrf),
+                enc(&user_code)
+            ),
+            true,
+        )
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "bob's form is not alice's"
     );
-    let r = post(
-        &Agent::new(),
-        &format!("{base}/oauth2/device"),
-        &format!("csrf={}&step=decide&decision=approve", enc(&bob_csrf)),
-        false,
-    )
-    .await;
+    let r = Agent::new()
+        .post_form(
+            &format!("{base}/oauth2/device"),
+            &format!("csrf={}&step=decide&decision=approve", enc(&bob_csrf)),
+            false,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no session, no decision");
 
     // Guessing: five wrong codes, then even the right one is refused for this session.
