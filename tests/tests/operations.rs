@@ -407,6 +407,16 @@ async fn access_log_line_carries_route_user_status_latency_and_trusted_request_i
     ] {
         assert!(line.contains(part), "{part:?} missing from: {line}");
     }
+    // Other lines of a request carry its id too (the log formatter reads the
+    // request's context): the sign-in's audit line.
+    let sign_in = text
+        .lines()
+        .find(|l| l.contains("audit event=\"sign_in\""))
+        .unwrap_or_else(|| panic!("no sign-in audit line in:\n{text}"));
+    assert!(
+        sign_in.contains(" INFO request{request_id=\""),
+        "no request id on: {sign_in}"
+    );
 
     // From a peer that is not a trusted proxy, the client's id is replaced.
     let p = Portcullis::start_unready(Options::new("http://127.0.0.1:9")).await;

@@ -20,34 +20,42 @@ use sha2::{Digest, Sha256};
 
 use crate::observe::Observer;
 pub use crate::observe::{AuditEvent, Outcome};
+use crate::prepared::Prepared;
 
 /// The log target of audit events (always enabled at `info` unless `RUST_LOG` says
 /// otherwise).
 pub const TARGET: &str = "portcullis::audit";
 
 /// What the edge knows of the request an event happens in, and what the request
-/// learns of its user (for the edge's access line, after the answer).
+/// learns of its user. It is the request's logging context too: the binary's log
+/// formatter writes its id and user on every line written while the request is
+/// handled ([`current`]), so no tracing span is opened per request.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     /// The request id (ours or a trusted proxy's).
     pub request_id: Arc<str>,
     /// The connection's peer.
     pub client_addr: Option<IpAddr>,
-    /// Whose session the request carried, once one was found ([`note_user`]); kept
-    /// only when `wants_user` (an access line will be written with it).
-    pub user: std::cell::RefCell<Option<String>>,
-    /// Whether [`note_user`] keeps the user (a copy per request otherwise wasted).
-    pub wants_user: bool,
+    /// The session the request carried, once one was found ([`note_session`]): a
+    /// reference count, not a copy of the user.
+    pub session: std::cell::RefCell<Option<Arc<Prepared>>>,
 }
 
 impl RequestContext {
     /// The context of a request with id `request_id` from `client_addr`.
-    pub fn new(request_id: Arc<str>, client_addr: Option<IpAddr>, wants_user: bool) -> Self {
+    pub fn new(request_id: Arc<str>, client_addr: Option<IpAddr>) -> Self {
         Self {
             request_id,
             client_addr,
-            user: std::cell::RefCell::new(None),
-            wants_user,
+            session: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// `f` of the session's user, if a session was found.
+    pub fn with_user<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R {
+        match self.session.try_borrow() {
+            Ok(session) => f(session.as_deref().map(|p| p.identity.user.as_str())),
+            Err(_) => f(None),
         }
     }
 }
@@ -56,8 +64,8 @@ tokio::task_local! {
     static CONTEXT: RequestContext;
 }
 
-/// `f` (a request's handling) with `context` available to its audit events; after
-/// it finished, `take_value` on the pinned future gives the context back.
+/// `f` (a request's handling) with `context` available to its audit events and log
+/// lines; after it finished, `take_value` on the pinned future gives the context back.
 pub fn scope<F: Future>(
     context: RequestContext,
     f: F,
@@ -65,14 +73,22 @@ pub fn scope<F: Future>(
     CONTEXT.scope(context, f)
 }
 
-/// Records whose session the current request carries (a no-op outside a request).
-pub fn note_user(user: &str) {
+/// `f` run with `context` as the current request's (for a line written outside the
+/// request's future: the load-shed answer, a caught panic, the access line).
+pub fn sync_scope<R>(context: RequestContext, f: impl FnOnce() -> R) -> R {
+    CONTEXT.sync_scope(context, f)
+}
+
+/// `f` of the current request's context, or `None` outside a request.
+pub fn current<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
+    CONTEXT.try_with(f).ok()
+}
+
+/// Records the session the current request carries (a no-op outside a request).
+pub fn note_session(prepared: &Arc<Prepared>) {
     let _ = CONTEXT.try_with(|c| {
-        if c.wants_user
-            && let Ok(mut slot) = c.user.try_borrow_mut()
-            && slot.as_deref() != Some(user)
-        {
-            *slot = Some(user.to_owned());
+        if let Ok(mut slot) = c.session.try_borrow_mut() {
+            *slot = Some(Arc::clone(prepared));
         }
     });
 }

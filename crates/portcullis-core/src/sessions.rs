@@ -184,8 +184,7 @@ impl Sessions {
         match outcome {
             bearer::Outcome::Absent => self.load(cookie, now).await,
             bearer::Outcome::Valid(prepared) => {
-                tracing::Span::current().record("user", prepared.identity.user.as_str());
-                crate::audit::note_user(&prepared.identity.user);
+                crate::audit::note_session(&prepared);
                 Lookup::Valid(Box::new(Loaded {
                     prepared,
                     cookie: String::new(),
@@ -277,8 +276,7 @@ impl Sessions {
         if !prepared.state.id_token_valid(now) {
             return Lookup::TokenExpired;
         }
-        tracing::Span::current().record("user", prepared.identity.user.as_str());
-        crate::audit::note_user(&prepared.identity.user);
+        crate::audit::note_session(&prepared);
         Lookup::Valid(Box::new(Loaded {
             prepared,
             cookie,

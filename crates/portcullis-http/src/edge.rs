@@ -2,12 +2,14 @@
 //!
 //! In order: load shedding at `max_concurrent_requests` (a 503 at once, never a
 //! queue), the request id (a trusted proxy's, else a new one; echoed in the
-//! response), a span carrying the id and, once a session is found, the user (so
-//! every log line of the request carries them), `Cookie`, `Authorization` and
-//! `Set-Cookie` marked sensitive (no `Debug` output shows them), then after the
-//! answer: the request metrics and one access-log line (method, path, route, status,
-//! latency in µs; 5xx at WARN; target [`ACCESS`]), written by the process's
-//! [`crate::access`] sink when it installed one, else through `tracing`.
+//! response), the request's [`RequestContext`] (its id, peer and, once a session is
+//! found, the session: audit events read it, and the binary's log formatter writes
+//! the id and user on every line of the request, so no tracing span is opened per
+//! request), `Cookie`, `Authorization` and `Set-Cookie` marked sensitive (no `Debug`
+//! output shows them), then after the answer: the request metrics and one access-log
+//! line (method, path, route, status, latency in µs; 5xx at WARN; target
+//! [`ACCESS`]), written by the process's [`crate::access`] sink when it installed
+//! one, else through `tracing`.
 //!
 //! One hand-written layer instead of five generic ones (two `from_fn` middlewares,
 //! tower-http's trace, sensitive-header and catch-panic layers, and a load-shed +
@@ -30,8 +32,8 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, StatusCode, header};
+use portcullis_core::audit::{self, RequestContext};
 use tower::{Layer, Service};
-use tracing::Instrument as _;
 
 use crate::metrics::UNMATCHED;
 use crate::request_id::{self, RequestId};
@@ -142,7 +144,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 
 impl<S> Service<Request> for Edge<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + Unpin + 'static,
 {
     type Response = Response;
@@ -167,12 +169,6 @@ where
         let trusted = peer
             .is_some_and(|ip| crate::forwarded::is_trusted(ip, &state.settings.trusted_proxies));
         let id = request_id::assign(request.headers(), trusted);
-        let request_id = id.0.clone();
-        let span = tracing::info_span!(
-            "request",
-            request_id = id.as_str(),
-            user = tracing::field::Empty,
-        );
         let method = request.method().clone();
         // A clone of the template's `Arc`, not a copy of the string.
         let route = request.extensions().get::<MatchedPath>().cloned();
@@ -180,89 +176,127 @@ where
         // reference count) only when there is an access log to write.
         let uri =
             tracing::enabled!(target: ACCESS, tracing::Level::WARN).then(|| request.uri().clone());
-        // The user is copied out of the request only for the access sink's line.
-        let wants_user = uri.is_some() && crate::access::sink().is_some();
-        let audit_context =
-            portcullis_core::audit::RequestContext::new(id.0.clone(), peer, wants_user);
+        // The request's logging and audit context: no tracing span per request.
+        let context = RequestContext::new(Arc::clone(&id.0), peer);
         let headers = request.headers_mut();
         mark_sensitive(headers, &header::COOKIE);
         mark_sensitive(headers, &header::AUTHORIZATION);
         let echo = id.header_value();
         request.extensions_mut().insert::<RequestId>(id);
-        // The service that was polled ready is the one to call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Called here, on the service that was polled ready: its future owns what it
+        // needs, so the service is neither cloned nor moved into ours.
+        let call = admitted.map(|in_flight| (in_flight, CatchUnwind(self.inner.call(request))));
         Box::pin(async move {
-            let mut user: Option<String> = None;
-            let mut response = match admitted {
-                Some(in_flight) => {
-                    let call = CatchUnwind(inner.call(request).instrument(span.clone()));
-                    let answer = if crate::ablation::ablation().no_audit_context {
-                        call.await
+            let (context, response) = match call {
+                Some((in_flight, call)) => {
+                    let (context, answer) = if crate::ablation::ablation().no_audit_context {
+                        (context, call.await)
                     } else {
-                        let mut scoped =
-                            std::pin::pin!(portcullis_core::audit::scope(audit_context, call));
+                        let mut scoped = std::pin::pin!(audit::scope(context, call));
                         let answer = scoped.as_mut().await;
-                        // Whose session it was, for the access line.
-                        user = scoped
-                            .as_mut()
-                            .take_value()
-                            .and_then(|c| c.user.into_inner());
-                        answer
+                        let context = scoped.as_mut().take_value();
+                        // `take_value` gives the context back once the future finished.
+                        (
+                            context.unwrap_or_else(|| RequestContext::new("".into(), None)),
+                            answer,
+                        )
                     };
                     drop(in_flight);
-                    match answer {
+                    let response = match answer {
                         Ok(Ok(response)) => response,
                         Ok(Err(never)) => match never {},
                         Err(panic) => {
-                            tracing::error!(parent: &span, panic = panic_message(&*panic), "request handler panicked");
+                            let message = panic_message(&*panic);
+                            audit::sync_scope(context.clone(), || {
+                                tracing::error!(panic = message, "request handler panicked");
+                            });
                             StatusCode::INTERNAL_SERVER_ERROR.into_response()
                         }
-                    }
+                    };
+                    (context, response)
                 }
                 None => {
-                    tracing::warn!(parent: &span, "load shed: max_concurrent_requests in flight");
-                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    audit::sync_scope(context.clone(), || {
+                        tracing::warn!("load shed: max_concurrent_requests in flight");
+                    });
+                    (context, StatusCode::SERVICE_UNAVAILABLE.into_response())
                 }
             };
-            let headers = response.headers_mut();
-            mark_sensitive(headers, &header::SET_COOKIE);
-            mark_sensitive(headers, &header::AUTHORIZATION);
-            if let Some(echo) = echo {
-                headers.insert(request_id::HEADER, echo);
-            }
-            let status = response.status();
-            let route = route.as_ref().map(MatchedPath::as_str);
-            if !crate::ablation::ablation().no_metrics {
-                state.metrics.request(route, &method, status, started);
-            }
-            let route = route.unwrap_or(UNMATCHED);
-            if let Some(uri) = uri {
-                let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let status = status.as_u16();
-                let path = uri.path();
-                let sink = crate::access::sink().filter(|_| {
-                    status >= 500 || tracing::enabled!(target: ACCESS, tracing::Level::INFO)
-                });
-                if let Some(sink) = sink {
-                    sink.write(&crate::access::AccessLine {
-                        warn: status >= 500,
-                        method: method.as_str(),
-                        path,
-                        route,
-                        status,
-                        latency_us,
-                        request_id: &request_id,
-                        user: user.as_deref(),
-                    });
-                } else if status >= 500 {
-                    tracing::warn!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
-                } else {
-                    tracing::info!(target: ACCESS, parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
-                }
-            }
-            Ok(response)
+            let done = Done {
+                echo,
+                method,
+                route,
+                started,
+                uri,
+                context,
+            };
+            Ok(done.finish(&state, response))
         })
+    }
+}
+
+/// What the edge keeps of a request until its answer.
+struct Done {
+    /// The request id as a header value, to echo.
+    echo: Option<http::HeaderValue>,
+    method: http::Method,
+    route: Option<MatchedPath>,
+    started: Instant,
+    /// The URI, when an access line may be written.
+    uri: Option<http::Uri>,
+    context: RequestContext,
+}
+
+impl Done {
+    /// Marks the answer's secrets, echoes the id, counts the request and writes its
+    /// access line.
+    fn finish(self, state: &AppState, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        mark_sensitive(headers, &header::SET_COOKIE);
+        mark_sensitive(headers, &header::AUTHORIZATION);
+        if let Some(echo) = self.echo {
+            headers.insert(request_id::HEADER, echo);
+        }
+        let status = response.status();
+        let route = self.route.as_ref().map(MatchedPath::as_str);
+        if !crate::ablation::ablation().no_metrics {
+            state
+                .metrics
+                .request(route, &self.method, status, self.started);
+        }
+        let Some(uri) = self.uri else {
+            return response;
+        };
+        let route = route.unwrap_or(UNMATCHED);
+        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let status = status.as_u16();
+        let (method, path) = (self.method.as_str(), uri.path());
+        let sink = crate::access::sink()
+            .filter(|_| status >= 500 || tracing::enabled!(target: ACCESS, tracing::Level::INFO));
+        if let Some(sink) = sink {
+            self.context.with_user(|user| {
+                sink.write(&crate::access::AccessLine {
+                    warn: status >= 500,
+                    method,
+                    path,
+                    route,
+                    status,
+                    latency_us,
+                    request_id: &self.context.request_id,
+                    user,
+                });
+            });
+        } else {
+            // Within the request's context, so the line carries its id and user.
+            audit::sync_scope(self.context, || {
+                if status >= 500 {
+                    tracing::warn!(target: ACCESS, %method, %path, %route, status, latency_us, "finished processing request");
+                } else {
+                    tracing::info!(target: ACCESS, %method, %path, %route, status, latency_us, "finished processing request");
+                }
+            });
+        }
+        response
     }
 }
 

@@ -70,7 +70,7 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
 }
 
 /// `2026-12-04T01:04:12.152799Z`, as tracing-subscriber's default timer writes it.
-fn push_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
+pub(crate) fn push_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -101,7 +101,7 @@ fn push_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
 
 /// A string as Rust's `Debug` writes it for plain text (tracing's `field="value"`):
 /// quotes, with `"` and `\` escaped and control characters as `\u{..}`.
-fn push_debug_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_debug_str(out: &mut Vec<u8>, s: &str) {
     if s.bytes()
         .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ')
     {
@@ -114,7 +114,7 @@ fn push_debug_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A JSON string.
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     for c in s.chars() {
         match c {

@@ -26,6 +26,7 @@ use tower::ServiceExt as _;
 use tracing_subscriber::EnvFilter;
 
 pub mod access_sink;
+pub mod log_format;
 pub mod log_sink;
 
 /// How long a client may take to finish the TLS handshake.
@@ -54,16 +55,16 @@ pub fn init_logging(level: &str, format: LogFormat) -> Option<log_sink::FlushGua
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
         .with_ansi(ansi)
         .with_writer(writer);
     let installed = match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_target(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(log_format::LineFormat { json: true })
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .event_format(log_format::LineFormat { json: false })
+            .try_init(),
     };
     installed.ok().map(|()| {
         // Access lines in the same format, without tracing's formatting (and only
