@@ -31,6 +31,8 @@ pub struct Ablation {
     pub no_metrics: bool,
     /// No audit context around the request.
     pub no_audit_context: bool,
+    /// The hot routes through axum's router too ([`crate::hot`]).
+    pub no_hot: bool,
 }
 
 /// The switches of this process (from `PORTCULLIS_BENCH_ABLATE`, read once).
@@ -47,6 +49,7 @@ pub fn ablation() -> Ablation {
                 "no-edge" => a.no_edge = true,
                 "no-metrics" => a.no_metrics = true,
                 "no-audit-context" => a.no_audit_context = true,
+                "no-hot" => a.no_hot = true,
                 other => tracing::warn!(item = other, "unknown PORTCULLIS_BENCH_ABLATE item"),
             }
         }

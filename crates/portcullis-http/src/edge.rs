@@ -116,8 +116,7 @@ fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
 }
 
 /// Polls a future, turning a panic into an `Err` (a 500 for the client, a log line
-/// with the request id, and the connection lives on). Needs no pinning of its own:
-/// routes' futures are `Unpin` (they box what they run).
+/// with the request id, and the connection lives on).
 struct CatchUnwind<F>(F);
 
 impl<F: Future + Unpin> Future for CatchUnwind<F> {
@@ -142,24 +141,39 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-impl<S> Service<Request> for Edge<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + Unpin + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+/// The route a request matched, for metrics and the access line: axum's template,
+/// or the fixed path of a route [`crate::hot`] dispatched itself.
+#[derive(Debug, Clone)]
+pub(crate) enum RouteName {
+    Matched(MatchedPath),
+    Fixed(&'static str),
+}
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+impl RouteName {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(m) => m.as_str(),
+            Self::Fixed(s) => s,
+        }
     }
+}
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl EdgeLayer {
+    /// One request through the edge: `start` begins its handling (at once, if the
+    /// request is admitted) and the returned future finishes it.
+    pub(crate) fn handle<Fut>(
+        &self,
+        mut request: Request,
+        route: Option<RouteName>,
+        start: impl FnOnce(Request) -> Fut,
+    ) -> impl Future<Output = Response> + Send + 'static
+    where
+        Fut: Future<Output = Response> + Send + 'static,
+    {
         let started = Instant::now();
-        let state = Arc::clone(&self.edge.state);
+        let state = Arc::clone(&self.state);
         let admitted = InFlight::enter(
-            &self.edge.in_flight,
+            &self.in_flight,
             state.settings.limits.max_concurrent_requests,
         );
         let peer = request
@@ -170,8 +184,6 @@ where
             .is_some_and(|ip| crate::forwarded::is_trusted(ip, &state.settings.trusted_proxies));
         let id = request_id::assign(request.headers(), trusted);
         let method = request.method().clone();
-        // A clone of the template's `Arc`, not a copy of the string.
-        let route = request.extensions().get::<MatchedPath>().cloned();
         // The path only: queries carry authorization codes and `rd` values. Kept (a
         // reference count) only when there is an access log to write.
         let uri =
@@ -183,19 +195,18 @@ where
         mark_sensitive(headers, &header::AUTHORIZATION);
         let echo = id.header_value();
         request.extensions_mut().insert::<RequestId>(id);
-        // Called here, on the service that was polled ready: its future owns what it
-        // needs, so the service is neither cloned nor moved into ours.
-        let call = admitted.map(|in_flight| (in_flight, CatchUnwind(self.inner.call(request))));
-        Box::pin(async move {
+        let call = admitted.map(|in_flight| (in_flight, start(request)));
+        async move {
             let (context, response) = match call {
                 Some((in_flight, call)) => {
+                    let call = CatchUnwind(std::pin::pin!(call));
                     let (context, answer) = if crate::ablation::ablation().no_audit_context {
                         (context, call.await)
                     } else {
                         let mut scoped = std::pin::pin!(audit::scope(context, call));
                         let answer = scoped.as_mut().await;
-                        let context = scoped.as_mut().take_value();
                         // `take_value` gives the context back once the future finished.
+                        let context = scoped.as_mut().take_value();
                         (
                             context.unwrap_or_else(|| RequestContext::new("".into(), None)),
                             answer,
@@ -203,8 +214,7 @@ where
                     };
                     drop(in_flight);
                     let response = match answer {
-                        Ok(Ok(response)) => response,
-                        Ok(Err(never)) => match never {},
+                        Ok(response) => response,
                         Err(panic) => {
                             let message = panic_message(&*panic);
                             audit::sync_scope(context.clone(), || {
@@ -230,8 +240,44 @@ where
                 uri,
                 context,
             };
-            Ok(done.finish(&state, response))
-        })
+            done.finish(&state, response)
+        }
+    }
+}
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // A clone of the template's `Arc`, not a copy of the string.
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .cloned()
+            .map(RouteName::Matched);
+        // Started here, on the service that was polled ready: its future owns what it
+        // needs, so the service is neither cloned nor moved into ours.
+        let inner = &mut self.inner;
+        let handled = self.edge.handle(request, route, |request| {
+            let call = inner.call(request);
+            async move {
+                match call.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+        });
+        Box::pin(async move { Ok(handled.await) })
     }
 }
 
@@ -240,7 +286,7 @@ struct Done {
     /// The request id as a header value, to echo.
     echo: Option<http::HeaderValue>,
     method: http::Method,
-    route: Option<MatchedPath>,
+    route: Option<RouteName>,
     started: Instant,
     /// The URI, when an access line may be written.
     uri: Option<http::Uri>,
@@ -258,7 +304,7 @@ impl Done {
             headers.insert(request_id::HEADER, echo);
         }
         let status = response.status();
-        let route = self.route.as_ref().map(MatchedPath::as_str);
+        let route = self.route.as_ref().map(RouteName::as_str);
         if !crate::ablation::ablation().no_metrics {
             state
                 .metrics
@@ -301,7 +347,7 @@ impl Done {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::settings::*;
@@ -319,7 +365,7 @@ mod tests {
     use tokio::sync::Notify;
     use tower::ServiceExt as _;
 
-    fn state(max_concurrent_requests: usize) -> Arc<AppState> {
+    pub(crate) fn state(max_concurrent_requests: usize) -> Arc<AppState> {
         let keyring = Arc::new(Keyring::new(&[Key::from_bytes([1; 32])]).unwrap());
         let settings = HttpSettings {
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],

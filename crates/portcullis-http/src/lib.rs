@@ -30,6 +30,7 @@ pub mod cookies;
 pub mod edge;
 pub mod forwarded;
 pub mod handlers;
+pub mod hot;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;
@@ -123,22 +124,29 @@ pub fn auth_routes(state: &AppState) -> Router<Arc<AppState>> {
         // body, and every wait on it has its own bound (`redis.timeout`,
         // `session.refresh_wait`, `oidc.timeout`), so a timer per request of every
         // dashboard would only cost (about 0.6 µs, measured).
-        .route("/oauth2/auth", any(handlers::auth::auth))
+        .route(handlers::auth::PATH, any(handlers::auth::auth))
         // Waits on nothing at all.
-        .route("/ping", get(handlers::info::ping))
+        .route(handlers::info::PING, get(handlers::info::ping))
 }
 
-/// The service as a `Router`, for the binary to serve and for tests to call in-process.
+/// The service as a `Router`, for tests to call in-process (the binary serves
+/// [`hot::service`]: this router, with the two hot routes dispatched before it).
 ///
 /// Layers, outermost first: [`edge`] (load shedding at `max_concurrent_requests`,
-/// the request id, the request's span, sensitive headers, caught panics, metrics
-/// and the access line) → routes (with [`auth_routes`]' own limits; in proxy mode, every other path falls
+/// the request id, the request's context, sensitive headers, caught panics,
+/// metrics and the access line) → routes (with [`auth_routes`]' own limits; in proxy mode, every other path falls
 /// back to [`proxy::proxy`], which streams and so has no request timeout or body
 /// limit of ours).
 ///
 /// `Router::layer` applies layers per route, after routing: so `MatchedPath` is
 /// known to them, and the in-flight count is shared by all the routes' copies.
 pub fn app(state: Arc<AppState>) -> Router {
+    let edge = (!ablation::ablation().no_edge).then(|| edge::EdgeLayer::new(Arc::clone(&state)));
+    app_with_edge(state, edge)
+}
+
+/// [`app`] with `edge` (or none), shared with [`hot`]'s direct routes.
+pub(crate) fn app_with_edge(state: Arc<AppState>, edge: Option<edge::EdgeLayer>) -> Router {
     let routes = auth_routes(&state);
     let routes = if state.settings.upstreams.is_empty() {
         routes
@@ -147,10 +155,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     };
     // One `Router::layer` call: every `.layer()` on a Router boxes the routes again,
     // and each box is a clone and an allocation per request.
-    if ablation::ablation().no_edge {
-        return routes.with_state(state);
+    match edge {
+        Some(edge) => routes.layer(edge).with_state(state),
+        None => routes.with_state(state),
     }
-    routes
-        .layer(edge::EdgeLayer::new(Arc::clone(&state)))
-        .with_state(state)
 }

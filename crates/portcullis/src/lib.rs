@@ -227,7 +227,7 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
 
     let server = Server {
-        app: portcullis_http::app(Arc::clone(&state)),
+        app: portcullis_http::hot::service(Arc::clone(&state)),
         builder: connection_builder(&serving),
         tls,
         max_buf: serving
@@ -271,7 +271,7 @@ pub async fn serve(
 
 /// What every connection task needs.
 struct Server {
-    app: axum::Router,
+    app: portcullis_http::hot::Hot,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     /// The request-head bound (for the benchmark's HTTP/1-only builder).
@@ -332,7 +332,7 @@ async fn accept_until(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    app: axum::Router,
+    app: portcullis_http::hot::Hot,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     max_buf: usize,
@@ -340,11 +340,11 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // The peer address, for forwarded-header trust, as `axum::serve` would give it.
-    let service =
-        TowerToHyperService::new(app.map_request(move |mut r: http::Request<Incoming>| {
-            r.extensions_mut().insert(ConnectInfo(peer));
-            r
-        }));
+    let service = TowerToHyperService::new(app.map_request(move |r: http::Request<Incoming>| {
+        let mut r = r.map(axum::body::Body::new);
+        r.extensions_mut().insert(ConnectInfo(peer));
+        r
+    }));
     let result = match tls {
         None if portcullis_http::ablation::ablation().http1 => {
             // Benchmark ablation only: HTTP/1 without the auto builder's h2c detection

@@ -20,6 +20,9 @@ use crate::metrics::Decision;
 use crate::request;
 use crate::state::AppState;
 
+/// Where nginx `auth_request` asks.
+pub const PATH: &str = "/oauth2/auth";
+
 /// The handler.
 pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // Taken apart, not extracted as `Parts`: that extractor clones the headers.

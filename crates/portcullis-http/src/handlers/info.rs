@@ -54,6 +54,9 @@ pub async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> 
     )
 }
 
+/// Where load balancers ask whether the process is alive.
+pub const PING: &str = "/ping";
+
 /// Liveness: the process answers. Never touches sessions or the provider.
 pub async fn ping() -> &'static str {
     "OK"
