@@ -115,7 +115,7 @@ FLOOR=$(free_port)
 FLOOR_PID=$!; pids+=("$FLOOR_PID")
 # `no-access-log` is the product's own switch: log.level = "warn" (no access line,
 # no request span); `no-access-event`: `info,portcullis::access=off` (the span stays).
-ABLATIONS=${BENCH_ABLATIONS-"no-access-log no-access-event http1 no-header-timeout no-timeout no-metrics no-audit-context no-edge http1,no-header-timeout,no-timeout,no-edge"}
+ABLATIONS=${BENCH_ABLATIONS-"no-access-log no-access-event http1 no-header-timeout no-timeout no-metrics no-hot no-edge http1,no-header-timeout,no-timeout,no-edge"}
 declare -A AB_PORT AB_PID
 for a in $ABLATIONS; do
   port=$(free_port)

@@ -202,12 +202,16 @@ impl Sessions {
             return Lookup::Missing;
         };
         let cached = self.prepared.get(&cookie);
+        // The paths that wait on something (opening a cookie the cache lacks, Redis,
+        // a refresh) run boxed: their state machines are large, and unboxed they made
+        // every request's future several KB, copied on each move (about 0.4 µs of
+        // the cached path, measured).
         let opened = match &self.store {
             AnyStore::Cookie(_) => match cached {
                 Some(c) => Ok(c.prepared),
-                None => self.open_cookie(&cookie).await,
+                None => Box::pin(self.open_cookie(&cookie)).await,
             },
-            AnyStore::Redis(redis) => self.open_redis(redis, &cookie, cached).await,
+            AnyStore::Redis(redis) => Box::pin(self.open_redis(redis, &cookie, cached)).await,
         };
         let mut prepared = match opened {
             Ok(p) => p,
@@ -230,11 +234,10 @@ impl Sessions {
             .state
             .needs_refresh(now, prepared.refresh_window(before))
         {
-            match self
+            let refresh = self
                 .refresher
-                .refresh(self.refresh_deps(), &cookie, &prepared.state)
-                .await
-            {
+                .refresh(self.refresh_deps(), &cookie, &prepared.state);
+            match Box::pin(refresh).await {
                 Outcome::Refreshed {
                     session: new,
                     cookie: new_cookie,

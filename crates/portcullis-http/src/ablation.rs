@@ -9,10 +9,10 @@
 //!   one, when TLS is off;
 //! - `no-header-timeout`: no header-read timer per request head;
 //! - `no-timeout`: no request timeout layer on the routes that have one;
-//! - `no-edge`: no edge layer (request id, span, metrics, access line, shedding);
+//! - `no-edge`: no edge layer (request id, context, metrics, access line, shedding);
 //! - `no-metrics`: the edge layer without its per-request metrics;
-//! - `no-audit-context`: no audit context (request id, client address) around the
-//!   request (audit events then carry neither).
+//! - `no-hot`: `/oauth2/auth` and `/ping` through axum's router like every other
+//!   route, instead of [`crate::hot`]'s direct dispatch.
 
 use std::sync::OnceLock;
 
@@ -29,8 +29,6 @@ pub struct Ablation {
     pub no_edge: bool,
     /// No per-request metrics.
     pub no_metrics: bool,
-    /// No audit context around the request.
-    pub no_audit_context: bool,
     /// The hot routes through axum's router too ([`crate::hot`]).
     pub no_hot: bool,
 }
@@ -48,7 +46,6 @@ pub fn ablation() -> Ablation {
                 "no-timeout" => a.no_timeout = true,
                 "no-edge" => a.no_edge = true,
                 "no-metrics" => a.no_metrics = true,
-                "no-audit-context" => a.no_audit_context = true,
                 "no-hot" => a.no_hot = true,
                 other => tracing::warn!(item = other, "unknown PORTCULLIS_BENCH_ABLATE item"),
             }

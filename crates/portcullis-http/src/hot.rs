@@ -79,14 +79,14 @@ impl Service<Request> for Hot {
                 let handled = edge.handle(request, route, move |request| {
                     handlers::auth::auth(State(state), request)
                 });
-                return Box::pin(async move { Ok(handled.await) });
+                return Box::pin(handled);
             }
             if path == handlers::info::PING && request.method() == Method::GET {
                 let route = Some(RouteName::Fixed(handlers::info::PING));
                 let handled = edge.handle(request, route, |_| async {
                     handlers::info::ping().await.into_response()
                 });
-                return Box::pin(async move { Ok(handled.await) });
+                return Box::pin(handled);
             }
         }
         Box::pin(self.router.call(request))
@@ -181,5 +181,19 @@ mod tests {
         let want = counts(routed.metrics.encode().unwrap());
         assert!(want.iter().any(|l| l.contains("/oauth2/auth")), "{want:#?}");
         assert_eq!(counts(direct.metrics.encode().unwrap()), want);
+    }
+
+    /// The hot path's future is allocated and moved once per request: it stays small
+    /// (1.3 KB when written; 11.9 KB before the slow paths of a session lookup were
+    /// boxed and the edge stopped holding the handler's future twice).
+    #[test]
+    fn the_hot_paths_future_stays_small() {
+        let state = crate::edge::tests::state(8);
+        let edge = EdgeLayer::new(Arc::clone(&state));
+        let handled = edge.handle(request(&Method::GET, "/oauth2/auth", None), None, |r| {
+            handlers::auth::auth(State(state), r)
+        });
+        let size = std::mem::size_of_val(&handled);
+        assert!(size <= 4096, "the future of /oauth2/auth is {size} bytes");
     }
 }

@@ -31,17 +31,18 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderName, StatusCode, header};
+use http::{StatusCode, header};
 use portcullis_core::audit::{self, RequestContext};
 use tower::{Layer, Service};
 
-use crate::metrics::UNMATCHED;
 use crate::request_id::{self, RequestId};
 use crate::state::AppState;
 
-/// The target of access lines: `log.level = "info,portcullis::access=off"` keeps
-/// every other line (nginx's own access log may already say it all).
-pub const ACCESS: &str = "portcullis::access";
+mod done;
+
+pub use done::ACCESS;
+pub(crate) use done::RouteName;
+use done::{Done, mark_sensitive};
 
 /// The layer; cloned once per route by `Router::layer`, sharing one in-flight count.
 #[derive(Clone)]
@@ -106,25 +107,21 @@ impl Drop for InFlight {
     }
 }
 
-/// Marks every value of `name` sensitive.
-fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
-    if let header::Entry::Occupied(mut e) = headers.entry(name) {
-        for v in e.iter_mut() {
-            v.set_sensitive(true);
-        }
+pin_project_lite::pin_project! {
+    /// Polls a future, turning a panic into an `Err` (a 500 for the client, a log
+    /// line with the request id, and the connection lives on).
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
     }
 }
 
-/// Polls a future, turning a panic into an `Err` (a 500 for the client, a log line
-/// with the request id, and the connection lives on).
-struct CatchUnwind<F>(F);
-
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
+impl<F: Future> Future for CatchUnwind<F> {
     type Output = std::thread::Result<F::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic)),
@@ -141,23 +138,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// The route a request matched, for metrics and the access line: axum's template,
-/// or the fixed path of a route [`crate::hot`] dispatched itself.
-#[derive(Debug, Clone)]
-pub(crate) enum RouteName {
-    Matched(MatchedPath),
-    Fixed(&'static str),
-}
-
-impl RouteName {
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Matched(m) => m.as_str(),
-            Self::Fixed(s) => s,
-        }
-    }
-}
-
 impl EdgeLayer {
     /// One request through the edge: `start` begins its handling (at once, if the
     /// request is admitted) and the returned future finishes it.
@@ -166,9 +146,9 @@ impl EdgeLayer {
         mut request: Request,
         route: Option<RouteName>,
         start: impl FnOnce(Request) -> Fut,
-    ) -> impl Future<Output = Response> + Send + 'static
+    ) -> Handled<Fut>
     where
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response>,
     {
         let started = Instant::now();
         let state = Arc::clone(&self.state);
@@ -195,53 +175,99 @@ impl EdgeLayer {
         mark_sensitive(headers, &header::AUTHORIZATION);
         let echo = id.header_value();
         request.extensions_mut().insert::<RequestId>(id);
-        let call = admitted.map(|in_flight| (in_flight, start(request)));
-        async move {
-            let (context, response) = match call {
-                Some((in_flight, call)) => {
-                    let call = CatchUnwind(std::pin::pin!(call));
-                    let (context, answer) = if crate::ablation::ablation().no_audit_context {
-                        (context, call.await)
-                    } else {
-                        let mut scoped = std::pin::pin!(audit::scope(context, call));
-                        let answer = scoped.as_mut().await;
-                        // `take_value` gives the context back once the future finished.
-                        let context = scoped.as_mut().take_value();
-                        (
-                            context.unwrap_or_else(|| RequestContext::new("".into(), None)),
-                            answer,
-                        )
-                    };
-                    drop(in_flight);
-                    let response = match answer {
-                        Ok(response) => response,
-                        Err(panic) => {
-                            let message = panic_message(&*panic);
-                            audit::sync_scope(context.clone(), || {
-                                tracing::error!(panic = message, "request handler panicked");
-                            });
-                            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                        }
-                    };
-                    (context, response)
-                }
-                None => {
+        let done = |context| Done {
+            echo,
+            method,
+            route,
+            started,
+            uri,
+            context,
+        };
+        match admitted {
+            Some(in_flight) => Handled {
+                call: Some(audit::scope(
+                    context,
+                    CatchUnwind {
+                        future: start(request),
+                    },
+                )),
+                in_flight: Some(in_flight),
+                done: Some(done(None)),
+                state,
+            },
+            None => Handled {
+                call: None,
+                in_flight: None,
+                done: Some(done(Some(context))),
+                state,
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request in the edge: its handling (`None` when it was shed) within the
+    /// request's context, then [`Done::finish`]. Written out rather than an `async`
+    /// block, which kept the handler's future twice (as captured, and as awaited):
+    /// every request's future was twice the size, and copied whole into its box.
+    pub(crate) struct Handled<F> {
+        #[pin]
+        call: Option<tokio::task::futures::TaskLocalFuture<RequestContext, CatchUnwind<F>>>,
+        in_flight: Option<InFlight>,
+        done: Option<Done>,
+        state: Arc<AppState>,
+    }
+}
+
+impl<F: Future<Output = Response>> Future for Handled<F> {
+    /// A `Result` as tower services answer, never an error.
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(mut done) = this.done.take() else {
+            // Polled after it finished: a bug of the caller's, answered, not a panic.
+            return Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
+        };
+        let response = match this.call.as_mut().as_pin_mut() {
+            Some(mut scoped) => {
+                let answer = match scoped.as_mut().poll(cx) {
+                    Poll::Ready(answer) => answer,
+                    Poll::Pending => {
+                        *this.done = Some(done);
+                        return Poll::Pending;
+                    }
+                };
+                // Finished: the context comes back, with the session it learnt.
+                let context = scoped
+                    .take_value()
+                    .unwrap_or_else(|| RequestContext::new("".into(), None));
+                drop(this.in_flight.take());
+                let response = match answer {
+                    Ok(response) => response,
+                    Err(panic) => {
+                        let message = panic_message(&*panic);
+                        audit::sync_scope(context.clone(), || {
+                            tracing::error!(panic = message, "request handler panicked");
+                        });
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    }
+                };
+                done.context = Some(context);
+                response
+            }
+            None => {
+                if let Some(context) = &done.context {
                     audit::sync_scope(context.clone(), || {
                         tracing::warn!("load shed: max_concurrent_requests in flight");
                     });
-                    (context, StatusCode::SERVICE_UNAVAILABLE.into_response())
                 }
-            };
-            let done = Done {
-                echo,
-                method,
-                route,
-                started,
-                uri,
-                context,
-            };
-            done.finish(&state, response)
-        }
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        };
+        // The handler's future (and what it holds) goes before the line is written.
+        this.call.set(None);
+        Poll::Ready(Ok(done.finish(this.state, response)))
     }
 }
 
@@ -277,72 +303,7 @@ where
                 }
             }
         });
-        Box::pin(async move { Ok(handled.await) })
-    }
-}
-
-/// What the edge keeps of a request until its answer.
-struct Done {
-    /// The request id as a header value, to echo.
-    echo: Option<http::HeaderValue>,
-    method: http::Method,
-    route: Option<RouteName>,
-    started: Instant,
-    /// The URI, when an access line may be written.
-    uri: Option<http::Uri>,
-    context: RequestContext,
-}
-
-impl Done {
-    /// Marks the answer's secrets, echoes the id, counts the request and writes its
-    /// access line.
-    fn finish(self, state: &AppState, mut response: Response) -> Response {
-        let headers = response.headers_mut();
-        mark_sensitive(headers, &header::SET_COOKIE);
-        mark_sensitive(headers, &header::AUTHORIZATION);
-        if let Some(echo) = self.echo {
-            headers.insert(request_id::HEADER, echo);
-        }
-        let status = response.status();
-        let route = self.route.as_ref().map(RouteName::as_str);
-        if !crate::ablation::ablation().no_metrics {
-            state
-                .metrics
-                .request(route, &self.method, status, self.started);
-        }
-        let Some(uri) = self.uri else {
-            return response;
-        };
-        let route = route.unwrap_or(UNMATCHED);
-        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let status = status.as_u16();
-        let (method, path) = (self.method.as_str(), uri.path());
-        let sink = crate::access::sink()
-            .filter(|_| status >= 500 || tracing::enabled!(target: ACCESS, tracing::Level::INFO));
-        if let Some(sink) = sink {
-            self.context.with_user(|user| {
-                sink.write(&crate::access::AccessLine {
-                    warn: status >= 500,
-                    method,
-                    path,
-                    route,
-                    status,
-                    latency_us,
-                    request_id: &self.context.request_id,
-                    user,
-                });
-            });
-        } else {
-            // Within the request's context, so the line carries its id and user.
-            audit::sync_scope(self.context, || {
-                if status >= 500 {
-                    tracing::warn!(target: ACCESS, %method, %path, %route, status, latency_us, "finished processing request");
-                } else {
-                    tracing::info!(target: ACCESS, %method, %path, %route, status, latency_us, "finished processing request");
-                }
-            });
-        }
-        response
+        Box::pin(handled)
     }
 }
 
