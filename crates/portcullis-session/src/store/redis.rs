@@ -203,12 +203,23 @@ impl RedisStore {
                 grant: None,
             }));
         };
-        let mut conn2 = self.conn.clone();
-        let (session, grant) = tokio::join!(
-            self.bounded(conn.hget::<_, _, Option<String>>(&at.key, "d")),
-            self.bounded(conn2.hget::<_, _, Option<String>>(grant_key, "d")),
-        );
-        match (session?, grant?) {
+        let (session, grant) = if self.conn.is_cluster() {
+            // The two keys may live on two nodes: two commands, in parallel.
+            let mut conn2 = self.conn.clone();
+            let (session, grant) = tokio::join!(
+                self.bounded(conn.hget::<_, _, Option<String>>(&at.key, "d")),
+                self.bounded(conn2.hget::<_, _, Option<String>>(grant_key, "d")),
+            );
+            (session?, grant?)
+        } else {
+            // One round trip (one write and one read each way, one timer), not two:
+            // this runs for every request of a Redis session.
+            let mut pipe = redis::pipe();
+            pipe.hget(&at.key, "d").hget(grant_key, "d");
+            self.bounded(pipe.query_async::<(Option<String>, Option<String>)>(&mut conn))
+                .await?
+        };
+        match (session, grant) {
             (Some(session), Some(grant)) => Ok(Some(Stored {
                 session,
                 grant: Some(grant),

@@ -125,6 +125,13 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Whether this is a Redis Cluster (keys of one request may be on two nodes).
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
