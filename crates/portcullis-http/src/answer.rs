@@ -12,7 +12,7 @@ use portcullis_oidc::provider::unix_now;
 
 use crate::cookies::{CookieWriter, RequestCookies};
 use crate::pages;
-use crate::request::{Ctx, request_id};
+use crate::request::Ctx;
 use crate::state::AppState;
 
 /// Validates a redirect target, falling back to the configured default (and logging
@@ -93,9 +93,9 @@ pub(crate) fn redirect(location: &str) -> Response {
 
 /// A policy query the endpoint cannot honour: a 400 (which nginx turns into a 500),
 /// never a silent "allow": the Ingress is misconfigured and must be fixed.
-pub(crate) fn bad_policy(parts: &Parts, e: &PolicyError) -> Response {
-    let request_id = request_id(parts);
-    tracing::warn!(request_id, error = %e, "policy parameters refused");
+pub(crate) fn bad_policy(e: &PolicyError) -> Response {
+    // The line carries the request id: the log formatter writes the request's.
+    tracing::warn!(error = %e, "policy parameters refused");
     (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 

@@ -9,7 +9,6 @@ use portcullis_session::chunk;
 
 use crate::cookies::RequestCookies;
 use crate::forwarded::Forwarded;
-use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// Per-request facts every handler needs.
@@ -24,19 +23,17 @@ impl Ctx {
         let fwd = Forwarded::from_parts(parts, &state.settings.trusted_proxies);
         Self {
             host: fwd.host(&parts.headers),
-            request_id: request_id(parts).to_owned(),
+            request_id: request_id(),
             fwd,
         }
     }
 }
 
-/// The request id the edge layer assigned (empty outside the service stack).
-pub(crate) fn request_id(parts: &Parts) -> &str {
-    parts
-        .extensions
-        .get::<RequestId>()
-        .map(|r| r.as_str())
-        .unwrap_or_default()
+/// The request id the edge assigned, from the request's context (empty outside the
+/// service stack). Not a request extension: inserting one cost every request an
+/// allocation, for the few handlers that show the id.
+pub(crate) fn request_id() -> String {
+    portcullis_core::audit::current(|c| c.request_id.to_string()).unwrap_or_default()
 }
 
 /// The first value of query parameter `name`.

@@ -9,7 +9,8 @@ use http::HeaderValue;
 /// The header carrying the id both ways.
 pub const HEADER: &str = "x-request-id";
 
-/// The id of the current request, as a request extension for handlers.
+/// The id of a request (handlers read it from the request's context:
+/// `crate::request::request_id`).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
 

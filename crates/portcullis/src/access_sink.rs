@@ -59,18 +59,48 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Appends `n` in decimal, zero-padded to `width`.
-fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let start = out.len();
-    push_u64(out, n);
-    let len = out.len() - start;
-    if len < width {
-        out.splice(start..start, std::iter::repeat_n(b'0', width - len));
+/// Appends `n` in decimal, zero-padded to `width` (at most 20).
+fn push_padded(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    let start = i.min(digits.len() - width.min(digits.len()));
+    out.extend_from_slice(&digits[start..]);
+}
+
+thread_local! {
+    /// The last second written, as `2026-12-04T01:04:12.`: lines of one second share
+    /// it, so the date arithmetic runs once a second per thread, not once a line.
+    static SECOND: std::cell::Cell<(u64, [u8; 20])> =
+        const { std::cell::Cell::new((u64::MAX, [0; 20])) };
 }
 
 /// `2026-12-04T01:04:12.152799Z`, as tracing-subscriber's default timer writes it.
 pub(crate) fn push_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
+    let (cached, prefix) = SECOND.get();
+    if cached == secs {
+        out.extend_from_slice(&prefix);
+    } else {
+        let start = out.len();
+        push_second(out, secs);
+        // Four-digit years (all of them until 9999) make the 20 bytes cached.
+        if let Ok(prefix) = <[u8; 20]>::try_from(&out[start..]) {
+            SECOND.set((secs, prefix));
+        }
+    }
+    push_padded(out, u64::from(micros), 6);
+    out.push(b'Z');
+}
+
+/// `2026-12-04T01:04:12.`: the civil date and time `secs` after the epoch (UTC).
+fn push_second(out: &mut Vec<u8>, secs: u64) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -95,8 +125,6 @@ pub(crate) fn push_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
     out.push(b':');
     push_padded(out, rem % 60, 2);
     out.push(b'.');
-    push_padded(out, u64::from(micros), 6);
-    out.push(b'Z');
 }
 
 /// A string as Rust's `Debug` writes it for plain text (tracing's `field="value"`):
@@ -323,6 +351,29 @@ mod tests {
                 "\nours:   {mine}theirs: {theirs}"
             );
             assert!(mine.ends_with('\n'));
+        }
+    }
+
+    #[test]
+    fn timestamps_are_right_whether_their_second_was_cached_or_not() {
+        let stamp = |secs, micros| {
+            let mut out = Vec::new();
+            push_timestamp(&mut out, secs, micros);
+            String::from_utf8(out).unwrap()
+        };
+        for (secs, micros, want) in [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (0, 999_999, "1970-01-01T00:00:00.999999Z"),
+            (951_782_400, 7, "2000-02-29T00:00:00.000007Z"),
+            (1_709_164_799, 123_456, "2024-02-28T23:59:59.123456Z"),
+            (1_709_164_800, 5, "2024-02-29T00:00:00.000005Z"),
+            (1_709_164_800, 6, "2024-02-29T00:00:00.000006Z"),
+            (1_796_350_000, 42, "2026-12-04T02:06:40.000042Z"),
+            (253_402_300_799, 1, "9999-12-31T23:59:59.000001Z"),
+        ] {
+            assert_eq!(stamp(secs, micros), want);
+            // Again, from the cached second.
+            assert_eq!(stamp(secs, micros), want);
         }
     }
 }

@@ -35,7 +35,7 @@ use http::{StatusCode, header};
 use portcullis_core::audit::{self, RequestContext};
 use tower::{Layer, Service};
 
-use crate::request_id::{self, RequestId};
+use crate::request_id;
 use crate::state::AppState;
 
 mod done;
@@ -174,7 +174,6 @@ impl EdgeLayer {
         mark_sensitive(headers, &header::COOKIE);
         mark_sensitive(headers, &header::AUTHORIZATION);
         let echo = id.header_value();
-        request.extensions_mut().insert::<RequestId>(id);
         let done = |context| Done {
             echo,
             method,

@@ -29,7 +29,7 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let (parts, _body) = request.into_parts();
     let policy = match Policy::from_query(parts.uri.query(), &[]) {
         Ok(p) => p,
-        Err(e) => return bad_policy(&parts, &e),
+        Err(e) => return bad_policy(&e),
     };
     if !state.settings.authz.skip_auth.is_empty() {
         let fwd = Forwarded::from_parts(&parts, &state.settings.trusted_proxies);

@@ -96,7 +96,7 @@ pub(crate) fn clusters_for<'a>(
 /// user in first and comes back; with one, shows the consent page.
 pub async fn authorize(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let params: AuthorizeParams = parts
         .uri
         .query()
@@ -153,7 +153,7 @@ pub struct ConsentForm {
 /// redirect to the CLI's loopback listener with a one-time code.
 pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let bytes = match axum::body::to_bytes(body, 16 * 1024).await {
         Ok(b) => b,
         Err(_) => return bad_request(&state, &request_id, "The form is too large."),
@@ -304,8 +304,8 @@ pub(crate) fn token_answer(issued: &Issued) -> Response {
 /// `POST /oauth2/cli/token`: `authorization_code` (with `code_verifier`) and
 /// `refresh_token` grants; answers the ID token, its expiry and the CLI credential.
 pub async fn token(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let body = request.into_body();
+    let request_id = request::request_id();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024).await else {
         return token_error(&CliError::InvalidRequest("the request is too large"));
     };
@@ -378,7 +378,7 @@ fn cli_credential(headers: &http::HeaderMap) -> Option<&str> {
 /// CLI session; the user's other sessions stay.
 pub async fn logout(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let Some(credential) = cli_credential(&parts.headers) else {
         return token_error(&CliError::InvalidRequest(
             "send the CLI credential as a bearer token",

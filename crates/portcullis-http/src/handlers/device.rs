@@ -50,8 +50,8 @@ struct StartForm {
 
 /// `POST /oauth2/device/code`: a device code for the CLI, a user code for the user.
 pub async fn start(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let body = request.into_body();
+    let request_id = request::request_id();
     let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024).await else {
         return token_error(&CliError::InvalidRequest("the request is too large"));
     };
@@ -108,7 +108,7 @@ fn seal(state: &AppState, token: &FormToken, request_id: &str) -> Option<String>
 /// `GET /oauth2/device[?user_code=…]`: the code entry form; signs the user in first.
 pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let loaded = match crate::answer::page_session(&state, &parts, &request_id).await {
         Ok(loaded) => loaded,
         Err(answer) => return answer,
@@ -163,7 +163,7 @@ struct SubmitForm {
 /// `POST /oauth2/device`: a typed code (then the confirmation), or the decision.
 pub async fn submit(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024).await else {
         return bad_request(&state, &request_id, "The form is too large.");
     };

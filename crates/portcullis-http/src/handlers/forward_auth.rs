@@ -68,7 +68,7 @@ pub async fn forward_auth(State(state): State<Arc<AppState>>, request: Request) 
     } else {
         match Policy::from_query(parts.uri.query(), &[]) {
             Ok(p) => p,
-            Err(e) => return bad_policy(&parts, &e),
+            Err(e) => return bad_policy(&e),
         }
     };
     if let Some(o) = &original

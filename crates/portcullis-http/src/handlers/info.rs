@@ -42,14 +42,13 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, request: Request) -> R
 }
 
 /// Unknown paths under `/oauth2/`.
-pub async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+pub async fn not_found(State(state): State<Arc<AppState>>) -> Response {
     crate::pages::error_page(
         &state.templates,
         StatusCode::NOT_FOUND,
         "Not found",
         "There is no such page.",
-        request::request_id(&parts),
+        &request::request_id(),
         None,
     )
 }

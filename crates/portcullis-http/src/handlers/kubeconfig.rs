@@ -67,7 +67,7 @@ pub fn kubeconfig(server: &str, clusters: &[&ClusterSettings]) -> Result<String,
 /// `GET /oauth2/kubeconfig[?download=1]`.
 pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let request_id = request::request_id(&parts).to_owned();
+    let request_id = request::request_id();
     let loaded = match crate::answer::page_session(&state, &parts, &request_id).await {
         Ok(loaded) => loaded,
         Err(answer) => return answer,

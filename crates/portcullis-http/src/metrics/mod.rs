@@ -358,12 +358,12 @@ impl Metrics {
         route: Option<&str>,
         method: &Method,
         status: StatusCode,
-        started: Instant,
+        elapsed: std::time::Duration,
     ) {
         let route = route.unwrap_or(UNMATCHED);
         let method = method_label(method);
         let code = status.as_u16();
-        let elapsed = started.elapsed().as_secs_f64();
+        let elapsed = elapsed.as_secs_f64();
         let hit = HOT.with(|hot| {
             let hot = hot.borrow();
             let entry = hot.iter().find(|e| {

@@ -16,13 +16,13 @@ fn families_are_named_by_convention_and_start_at_zero() {
         Some("/oauth2/auth"),
         &Method::GET,
         StatusCode::ACCEPTED,
-        Instant::now(),
+        std::time::Duration::from_micros(250),
     );
     m.request(
         None,
         &Method::from_bytes(b"BREW").unwrap(),
         StatusCode::NOT_FOUND,
-        Instant::now(),
+        std::time::Duration::from_micros(250),
     );
     let text = m.encode().unwrap();
     for line in [
