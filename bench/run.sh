@@ -320,6 +320,9 @@ run() { # key url host cookie pids...
 
 echo "==> load: ${SECS}s per target, $CONN connections, 2 wrk threads" >&2
 run ceiling "http://127.0.0.1:$NGINX/" "" "" $(nginx_pids)
+# nginx `return 202;` with the 202's bytes: sent the session cookie, answering with
+# Portcullis's identity headers (the free auth service below).
+run ceilingbytes "http://127.0.0.1:$FREEAUTH/" "auth.example.test" "$COOKIE_C" "$FREEAUTH_PID" $(pgrep -P "$FREEAUTH_PID")
 run floor401 "http://127.0.0.1:$FLOOR/oauth2/auth" "" "" "$FLOOR_PID"
 run floorping "http://127.0.0.1:$FLOOR/ping" "" "" "$FLOOR_PID"
 run ping "http://127.0.0.1:$PC/ping" "auth.example.test:$PC" "" "$PC_PID"
@@ -401,6 +404,7 @@ TABLE2
 row "floor /ping (hyper, no layers)" floorping
 row "floor 401" floor401
 row "nginx \`return 202;\`" ceiling
+row "nginx \`return 202;\` with the 202's bytes (sent the session cookie, answering the identity headers)" ceilingbytes
 row "Portcullis /ping" ping
 row "Portcullis /oauth2/auth, no session (401)" nosession
 row "Portcullis /oauth2/auth, cookie session (202)" cookie

@@ -27,9 +27,11 @@ use crate::edge::{EdgeLayer, RouteName};
 use crate::handlers;
 use crate::state::AppState;
 
-/// The served service: cheap to clone (once per connection).
+/// The served service: one reference count to clone (hyper clones it per request).
 #[derive(Clone)]
-pub struct Hot {
+pub struct Hot(Arc<Inner>);
+
+struct Inner {
     router: Router,
     /// `None` without the edge (the benchmark's `no-edge` and `no-hot` ablations):
     /// then everything takes the router.
@@ -50,11 +52,11 @@ pub fn service(state: Arc<AppState>) -> Hot {
     let edge = (!ablation.no_edge).then(|| EdgeLayer::new(Arc::clone(&state)));
     let router = crate::app_with_edge(Arc::clone(&state), edge.clone());
     let edge = edge.filter(|_| !ablation.no_hot);
-    Hot {
+    Hot(Arc::new(Inner {
         router,
         edge,
         state,
-    }
+    }))
 }
 
 /// The future of every answer.
@@ -66,15 +68,17 @@ impl Service<Request> for Hot {
     type Future = Answer;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The router is always ready.
-        Service::<Request>::poll_ready(&mut self.router, cx)
+        // The router is always ready (its `poll_ready` only answers `Ready`).
+        let _ = cx;
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Answer {
-        if let Some(edge) = &self.edge {
+        let this = &*self.0;
+        if let Some(edge) = &this.edge {
             let path = request.uri().path();
             if path == handlers::auth::PATH {
-                let state = Arc::clone(&self.state);
+                let state = Arc::clone(&this.state);
                 let route = Some(RouteName::Fixed(handlers::auth::PATH));
                 let handled = edge.handle(request, route, move |request| {
                     handlers::auth::auth(State(state), request)
@@ -89,7 +93,8 @@ impl Service<Request> for Hot {
                 return Box::pin(handled);
             }
         }
-        Box::pin(self.router.call(request))
+        // `Router::call` takes `&mut self` but reads only: a clone is a reference count.
+        Box::pin(this.router.clone().call(request))
     }
 }
 
