@@ -262,7 +262,7 @@ impl Sessions {
         let AnyStore::Redis(redis) = self.store() else {
             return Err(CliError::NeedsRedis);
         };
-        let browser = match self.load(Some(cookie), now).await {
+        let browser = match self.load(Some(&cookie), now).await {
             Lookup::Valid(loaded) => loaded,
             Lookup::StoreDown(e) => return Err(CliError::Unavailable(e)),
             _ => {
@@ -311,7 +311,7 @@ impl Sessions {
         let AnyStore::Redis(redis) = self.store() else {
             return Err(CliError::NeedsRedis);
         };
-        match self.load(Some(credential.to_owned()), now).await {
+        match self.load(Some(credential), now).await {
             Lookup::Valid(loaded) => {
                 let touched = redis
                     .describe(&loaded.prepared.state.id, &[("lu", &now.to_string())])

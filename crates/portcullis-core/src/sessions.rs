@@ -67,9 +67,6 @@ pub enum Lookup {
 pub struct Loaded {
     /// The session, its identity and headers (refreshed if it needed to be).
     pub prepared: Arc<Prepared>,
-    /// The cookie value the request carried (joined from chunks; empty for a bearer
-    /// token).
-    pub cookie: String,
     /// A new cookie value to send back (the cookie store after a refresh).
     pub set_cookie: Option<String>,
 }
@@ -166,7 +163,7 @@ impl Sessions {
     pub async fn authenticate(
         &self,
         bearer_token: Option<&str>,
-        cookie: Option<String>,
+        cookie: Option<&str>,
         now: u64,
     ) -> Lookup {
         // Without a bearer token (the common case) nothing is verified or allocated.
@@ -187,7 +184,6 @@ impl Sessions {
                 crate::audit::note_session(&prepared);
                 Lookup::Valid(Box::new(Loaded {
                     prepared,
-                    cookie: String::new(),
                     set_cookie: None,
                 }))
             }
@@ -197,11 +193,11 @@ impl Sessions {
     }
 
     /// Finds, opens, refreshes if due, and checks the session of a cookie at `now`.
-    pub async fn load(&self, cookie: Option<String>, now: u64) -> Lookup {
+    pub async fn load(&self, cookie: Option<&str>, now: u64) -> Lookup {
         let Some(cookie) = cookie else {
             return Lookup::Missing;
         };
-        let cached = self.prepared.get(&cookie);
+        let cached = self.prepared.get(cookie);
         // The paths that wait on something (opening a cookie the cache lacks, Redis,
         // a refresh) run boxed: their state machines are large, and unboxed they made
         // every request's future several KB, copied on each move (about 0.4 µs of
@@ -209,15 +205,15 @@ impl Sessions {
         let opened = match &self.store {
             AnyStore::Cookie(_) => match cached {
                 Some(c) => Ok(c.prepared),
-                None => Box::pin(self.open_cookie(&cookie)).await,
+                None => Box::pin(self.open_cookie(cookie)).await,
             },
-            AnyStore::Redis(redis) => Box::pin(self.open_redis(redis, &cookie, cached)).await,
+            AnyStore::Redis(redis) => Box::pin(self.open_redis(redis, cookie, cached)).await,
         };
         let mut prepared = match opened {
             Ok(p) => p,
             Err(lookup) => {
                 if matches!(lookup, Lookup::Gone) {
-                    self.prepared.remove(&cookie);
+                    self.prepared.remove(cookie);
                 }
                 return lookup;
             }
@@ -236,7 +232,7 @@ impl Sessions {
         {
             let refresh = self
                 .refresher
-                .refresh(self.refresh_deps(), &cookie, &prepared.state);
+                .refresh(self.refresh_deps(), cookie, &prepared.state);
             match Box::pin(refresh).await {
                 Outcome::Refreshed {
                     session: new,
@@ -282,7 +278,6 @@ impl Sessions {
         crate::audit::note_session(&prepared);
         Lookup::Valid(Box::new(Loaded {
             prepared,
-            cookie,
             set_cookie,
         }))
     }

@@ -126,7 +126,7 @@ fn benches(c: &mut Criterion) {
         headers.insert("cookie", format!("_portcullis={cookie}").parse().unwrap());
         let cookies = portcullis_http::cookies::RequestCookies::parse(&headers);
         let value = portcullis_http::request::session_cookie(&state, &cookies);
-        match state.sessions.load(value, 1_800_000_000).await {
+        match state.sessions.load(value.as_deref(), 1_800_000_000).await {
             portcullis_core::Lookup::Valid(l) => l,
             other => panic!("{}", other.reason()),
         }

@@ -203,7 +203,10 @@ pub(crate) async fn page_session(
     let cookies = RequestCookies::parse(&parts.headers);
     let lookup = state
         .sessions
-        .load(crate::request::session_cookie(state, &cookies), unix_now())
+        .load(
+            crate::request::session_cookie(state, &cookies).as_deref(),
+            unix_now(),
+        )
         .await;
     match lookup {
         Lookup::Valid(loaded) => Ok(loaded),

@@ -44,8 +44,12 @@ pub(crate) fn query_param(parts: &Parts, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The session cookie value of a request (joined from chunks), if any.
-pub fn session_cookie(state: &AppState, cookies: &RequestCookies<'_>) -> Option<String> {
+/// The session cookie value of a request (joined from chunks; borrowed when it is
+/// one cookie), if any.
+pub fn session_cookie<'a>(
+    state: &AppState,
+    cookies: &RequestCookies<'a>,
+) -> Option<std::borrow::Cow<'a, str>> {
     chunk::join(&state.settings.cookie.name, |n| cookies.get(n))
 }
 
@@ -59,6 +63,10 @@ pub async fn authenticate(
 ) -> Lookup {
     state
         .sessions
-        .authenticate(bearer_token(headers), session_cookie(state, cookies), now)
+        .authenticate(
+            bearer_token(headers),
+            session_cookie(state, cookies).as_deref(),
+            now,
+        )
         .await
 }

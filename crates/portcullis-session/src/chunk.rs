@@ -59,10 +59,14 @@ pub fn split(name: &str, value: &str, max: usize) -> Result<Vec<(String, String)
 ///
 /// The plain `NAME` wins when present. Otherwise `NAME_0`, `NAME_1`, … are concatenated
 /// until the first missing index. `None` when there is no such cookie at all or more
-/// than [`MAX_CHUNKS`] chunks.
-pub fn join<'a>(name: &str, get: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+/// than [`MAX_CHUNKS`] chunks. A plain cookie is borrowed, not copied: it is every
+/// request's session cookie, a few KB each.
+pub fn join<'a>(
+    name: &str,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Option<std::borrow::Cow<'a, str>> {
     if let Some(v) = get(name) {
-        return Some(v.to_owned());
+        return Some(std::borrow::Cow::Borrowed(v));
     }
     let mut out = String::new();
     for i in 0..=MAX_CHUNKS {
@@ -70,7 +74,7 @@ pub fn join<'a>(name: &str, get: impl Fn(&str) -> Option<&'a str>) -> Option<Str
             Some(_) if i == MAX_CHUNKS => return None,
             Some(part) => out.push_str(part),
             None if i == 0 => return None,
-            None => return Some(out),
+            None => return Some(std::borrow::Cow::Owned(out)),
         }
     }
     None
@@ -171,7 +175,8 @@ mod tests {
                 Ok(parts) => {
                     prop_assert!(parts.iter().all(|(_, v)| v.len() <= max));
                     let j = jar(&parts);
-                    prop_assert_eq!(join("_p", |n| j.get(n).map(String::as_str)), Some(value));
+                    let joined = join("_p", |n| j.get(n).map(String::as_str));
+                    prop_assert_eq!(joined.as_deref(), Some(value.as_str()));
                 }
                 Err(ChunkError::TooLarge) => prop_assert!(value.len() > max * MAX_CHUNKS),
             }

@@ -80,7 +80,7 @@ async fn cookie_of(s: &Sessions, session: &SessionState) -> String {
 async fn a_valid_cookie_session_answers_its_identity_and_headers() {
     let s = sessions_with_key(7);
     let cookie = cookie_of(&s, &state(alice(), NOW + 600, true)).await;
-    let Lookup::Valid(loaded) = s.load(Some(cookie.clone()), NOW).await else {
+    let Lookup::Valid(loaded) = s.load(Some(&cookie), NOW).await else {
         panic!("expected a valid session");
     };
     assert_eq!(loaded.prepared.identity.user, "alice@example.test");
@@ -95,7 +95,7 @@ async fn a_valid_cookie_session_answers_its_identity_and_headers() {
         .unwrap();
     assert!(auth.starts_with("Bearer ey"));
     // The second lookup is served from the prepared cache: the same value.
-    let Lookup::Valid(again) = s.load(Some(cookie), NOW).await else {
+    let Lookup::Valid(again) = s.load(Some(&cookie), NOW).await else {
         panic!("expected a valid session");
     };
     assert!(Arc::ptr_eq(&loaded.prepared, &again.prepared));
@@ -106,14 +106,14 @@ async fn every_way_a_cookie_fails_has_its_own_outcome() {
     let s = sessions_with_key(7);
     assert!(matches!(s.load(None, NOW).await, Lookup::Missing));
     assert!(matches!(
-        s.load(Some("garbage".into()), NOW).await,
+        s.load(Some("garbage"), NOW).await,
         Lookup::Undecodable(_)
     ));
 
     // Sealed with a key this process does not have.
     let other = sessions_with_key(9);
     let foreign = cookie_of(&other, &state(alice(), NOW + 600, true)).await;
-    let unknown = s.load(Some(foreign), NOW).await;
+    let unknown = s.load(Some(&foreign), NOW).await;
     assert_eq!(
         unknown.reason(),
         "session cookie sealed with an unknown key"
@@ -125,7 +125,7 @@ async fn every_way_a_cookie_fails_has_its_own_outcome() {
 
     // Past the absolute lifetime.
     let cookie = cookie_of(&s, &state(alice(), NOW + 600, true)).await;
-    let expired = s.load(Some(cookie), NOW + 3600).await;
+    let expired = s.load(Some(&cookie), NOW + 3600).await;
     assert!(matches!(expired, Lookup::Expired) && expired.clears_cookie());
 
     // The ID token lacks the username claim.
@@ -135,14 +135,14 @@ async fn every_way_a_cookie_fails_has_its_own_outcome() {
     )
     .await;
     assert!(matches!(
-        s.load(Some(nameless), NOW).await,
+        s.load(Some(&nameless), NOW).await,
         Lookup::NoIdentity
     ));
 
     // The ID token expired and there is no refresh token: never answered with.
     let stale = cookie_of(&s, &state(alice(), NOW - 1, false)).await;
     assert!(matches!(
-        s.load(Some(stale), NOW).await,
+        s.load(Some(&stale), NOW).await,
         Lookup::TokenExpired
     ));
 }
@@ -153,13 +153,13 @@ async fn a_due_refresh_without_a_provider_keeps_the_session_while_its_token_is_v
     // Within `refresh_before` of expiry, and no provider discovered yet: an outage,
     // which never logs anyone out while the current token is valid.
     let cookie = cookie_of(&s, &state(alice(), NOW + 30, true)).await;
-    let Lookup::Valid(loaded) = s.load(Some(cookie.clone()), NOW).await else {
+    let Lookup::Valid(loaded) = s.load(Some(&cookie), NOW).await else {
         panic!("an outage must not end a session whose token is valid");
     };
     assert!(loaded.set_cookie.is_none());
     // Once the token is past its expiry the same outage means 401, not a stale token.
     assert!(matches!(
-        s.load(Some(cookie), NOW + 30).await,
+        s.load(Some(&cookie), NOW + 30).await,
         Lookup::TokenExpired
     ));
 }
@@ -169,7 +169,7 @@ async fn bearer_tokens_are_ignored_unless_enabled() {
     let s = sessions_with_key(7);
     let cookie = cookie_of(&s, &state(alice(), NOW + 600, true)).await;
     // Bearer authentication is off: the token is not looked at and the cookie decides.
-    let lookup = s.authenticate(Some("not-a-jwt"), Some(cookie), NOW).await;
+    let lookup = s.authenticate(Some("not-a-jwt"), Some(&cookie), NOW).await;
     assert!(matches!(lookup, Lookup::Valid(_)));
     assert!(matches!(
         s.authenticate(Some("not-a-jwt"), None, NOW).await,

@@ -163,7 +163,7 @@ pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     let cookies = RequestCookies::parse(&parts.headers);
     let cookie = session_cookie(&state, &cookies);
-    let lookup = state.sessions.load(cookie.clone(), unix_now()).await;
+    let lookup = state.sessions.load(cookie.as_deref(), unix_now()).await;
     let (Lookup::Valid(loaded), Some(cookie)) = (&lookup, cookie) else {
         if matches!(lookup, Lookup::StoreDown(_)) {
             return crate::answer::unavailable(&state, &lookup, &request_id);
@@ -419,7 +419,7 @@ pub async fn clusters(State(state): State<Arc<AppState>>, request: Request) -> R
     let now = unix_now();
     let credential = cli_credential(&parts.headers).map(str::to_owned);
     let lookup = match credential {
-        Some(c) => state.sessions.load(Some(c), now).await,
+        Some(c) => state.sessions.load(Some(&c), now).await,
         None => request::authenticate(&state, &parts.headers, &cookies, now).await,
     };
     match &lookup {

@@ -172,7 +172,7 @@ pub async fn submit(State(state): State<Arc<AppState>>, request: Request) -> Res
     };
     let cookies = RequestCookies::parse(&parts.headers);
     let cookie = session_cookie(&state, &cookies);
-    let lookup = state.sessions.load(cookie.clone(), unix_now()).await;
+    let lookup = state.sessions.load(cookie.as_deref(), unix_now()).await;
     let (Lookup::Valid(loaded), Some(cookie)) = (&lookup, cookie) else {
         if matches!(lookup, Lookup::StoreDown(_)) {
             return crate::answer::unavailable(&state, &lookup, &request_id);
@@ -284,7 +284,7 @@ pub async fn submit(State(state): State<Arc<AppState>>, request: Request) -> Res
     let approve = form.decision == "approve";
     let decided = state
         .sessions
-        .decide_device(&token.dev, approve.then_some(cookie.as_str()))
+        .decide_device(&token.dev, approve.then_some(&*cookie))
         .await;
     let outcome = if approve { "approved" } else { "denied" };
     match decided {

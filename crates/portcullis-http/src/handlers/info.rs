@@ -86,7 +86,7 @@ pub async fn root(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let cookies = RequestCookies::parse(&parts.headers);
     let body = match state
         .sessions
-        .load(session_cookie(&state, &cookies), unix_now())
+        .load(session_cookie(&state, &cookies).as_deref(), unix_now())
         .await
     {
         Lookup::Valid(loaded) => format!(
