@@ -113,8 +113,8 @@ portcullis "$PC" cookie "$THREADS"; PC_PID=$LAST_PID
 FLOOR=$(free_port)
 "${SERVER_CPU[@]}" "$FLOOR_BIN" "127.0.0.1:$FLOOR" >"$DIR/floor.log" 2>&1 &
 FLOOR_PID=$!; pids+=("$FLOOR_PID")
-# `no-access-log` is the product's own switch: log.level = "warn" (no access line,
-# no request span); `no-access-event`: `info,portcullis::access=off` (the span stays).
+# `no-access-log` is the product's own switch: log.level = "warn" (no access line);
+# `no-access-event`: `info,portcullis::access=off` (every other info line stays).
 ABLATIONS=${BENCH_ABLATIONS-"no-access-log no-access-event http1 no-header-timeout no-timeout no-metrics no-hot no-edge http1,no-header-timeout,no-timeout,no-edge"}
 declare -A AB_PORT AB_PID
 for a in $ABLATIONS; do
@@ -122,7 +122,7 @@ for a in $ABLATIONS; do
   if [ "$a" = no-access-log ]; then
     BENCH_ENV="RUST_LOG=warn" portcullis "$port" cookie "$THREADS"
   elif [ "$a" = no-access-event ]; then
-    # The request span stays (info); only the access event is filtered out.
+    # Only the access event is filtered out.
     BENCH_ENV="RUST_LOG=info,portcullis::access=off" portcullis "$port" cookie "$THREADS"
   else
     BENCH_ENV="PORTCULLIS_BENCH_ABLATE=$a" portcullis "$port" cookie "$THREADS"
