@@ -45,18 +45,8 @@ impl AccessSink for FastAccess {
 }
 
 /// Appends `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    push_padded(out, n, 1);
 }
 
 /// Appends `n` in decimal, zero-padded to `width` (at most 20).
@@ -212,20 +202,21 @@ fn json_line(out: &mut Vec<u8>, secs: u64, micros: u32, l: &AccessLine<'_>) {
         out.extend_from_slice(b",\"user\":");
         push_json_str(out, user);
     }
-    // `span` is the event's parent; `spans` lists the entered ones, and the edge
-    // writes its line outside the request's span.
+    // As tracing wrote the edge's access event: `span` is its parent (given), and
+    // `spans` lists the entered ones (none: the line is written after the request).
     out.extend_from_slice(b",\"name\":\"request\"},\"spans\":[]}\n");
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::{Arc, Mutex};
 
     use super::*;
 
+    /// A writer that keeps what it was given, for comparing log lines.
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Capture(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Capture {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {

@@ -280,7 +280,7 @@ impl Visit for JsonFields<'_> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use portcullis_core::audit::RequestContext;
     use portcullis_core::identity::Identity;
@@ -289,19 +289,7 @@ mod tests {
     use tracing_subscriber::fmt::format::JsonFields as TracingJsonFields;
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::access_sink::tests::Capture;
 
     impl Capture {
         fn text(&self) -> String {
