@@ -24,6 +24,9 @@ pub(super) fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
     }
 }
 
+/// The request id's header, parsed once (a `&str` name is parsed on every insert).
+const ECHO: HeaderName = HeaderName::from_static(request_id::HEADER);
+
 /// The route a request matched, for metrics and the access line: axum's template,
 /// or the fixed path of a route [`crate::hot`] dispatched itself.
 #[derive(Debug, Clone)]
@@ -62,7 +65,7 @@ impl Done {
         mark_sensitive(headers, &header::SET_COOKIE);
         mark_sensitive(headers, &header::AUTHORIZATION);
         if let Some(echo) = self.echo {
-            headers.insert(request_id::HEADER, echo);
+            headers.insert(ECHO, echo);
         }
         let status = response.status();
         let route = self.route.as_ref().map(RouteName::as_str);
