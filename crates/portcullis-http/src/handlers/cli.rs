@@ -161,14 +161,9 @@ pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Re
     let Ok(form) = serde_urlencoded::from_bytes::<ConsentForm>(&bytes) else {
         return bad_request(&state, &request_id, "The form is malformed.");
     };
-    let cookies = RequestCookies::parse(&parts.headers);
-    let cookie = session_cookie(&state, &cookies);
-    let lookup = state.sessions.load(cookie.as_deref(), unix_now()).await;
-    let (Lookup::Valid(loaded), Some(cookie)) = (&lookup, cookie) else {
-        if matches!(lookup, Lookup::StoreDown(_)) {
-            return crate::answer::unavailable(&state, &lookup, &request_id);
-        }
-        return forbidden(&state, &request_id, "You are not signed in any more.");
+    let (loaded, cookie) = match form_session(&state, &parts, &request_id).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     // The token was made for this session's consent page, recently: a forged or
     // replayed form (another user's, another site's) fails here.
@@ -232,6 +227,38 @@ pub async fn approve(State(state): State<Arc<AppState>>, request: Request) -> Re
             tracing::warn!(request_id, error = ?e, "kubectl sign-in: could not issue a code");
             crate::answer::unavailable(&state, &Lookup::StoreDown(e.description()), &request_id)
         }
+    }
+}
+
+/// The browser session a form (the kubectl consent, the device decision) was posted
+/// from, with its cookie value, or the answer to send instead: 503 when sessions
+/// cannot be checked, else 403 (a posted form is not carried through a sign-in).
+pub(crate) async fn form_session<'a>(
+    state: &AppState,
+    parts: &'a http::request::Parts,
+    request_id: &str,
+) -> Result<
+    (
+        Box<portcullis_core::sessions::Loaded>,
+        std::borrow::Cow<'a, str>,
+    ),
+    Response,
+> {
+    let cookies = RequestCookies::parse(&parts.headers);
+    let cookie = session_cookie(state, &cookies);
+    match (
+        state.sessions.load(cookie.as_deref(), unix_now()).await,
+        cookie,
+    ) {
+        (Lookup::Valid(loaded), Some(cookie)) => Ok((loaded, cookie)),
+        (lookup @ Lookup::StoreDown(_), _) => {
+            Err(crate::answer::unavailable(state, &lookup, request_id))
+        }
+        _ => Err(forbidden(
+            state,
+            request_id,
+            "You are not signed in any more.",
+        )),
     }
 }
 

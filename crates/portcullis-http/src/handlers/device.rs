@@ -20,11 +20,10 @@ use portcullis_core::device::{self, EntryError};
 use portcullis_oidc::provider::unix_now;
 use serde::{Deserialize, Serialize};
 
-use super::cli::{bad_request, clusters_for, forbidden, token_error};
+use super::cli::{bad_request, clusters_for, forbidden, form_session, token_error};
 use crate::cli_pages::{DevicePage, device_page};
-use crate::cookies::RequestCookies;
 use crate::pages;
-use crate::request::{self, session_cookie};
+use crate::request;
 use crate::state::AppState;
 
 /// How long a device form may be submitted after it was shown.
@@ -170,14 +169,9 @@ pub async fn submit(State(state): State<Arc<AppState>>, request: Request) -> Res
     let Ok(form) = serde_urlencoded::from_bytes::<SubmitForm>(&bytes) else {
         return bad_request(&state, &request_id, "The form is malformed.");
     };
-    let cookies = RequestCookies::parse(&parts.headers);
-    let cookie = session_cookie(&state, &cookies);
-    let lookup = state.sessions.load(cookie.as_deref(), unix_now()).await;
-    let (Lookup::Valid(loaded), Some(cookie)) = (&lookup, cookie) else {
-        if matches!(lookup, Lookup::StoreDown(_)) {
-            return crate::answer::unavailable(&state, &lookup, &request_id);
-        }
-        return forbidden(&state, &request_id, "You are not signed in any more.");
+    let (loaded, cookie) = match form_session(&state, &parts, &request_id).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let sid = &loaded.prepared.state.id;
     let token: Option<FormToken> = state.keyring.open_json(FORM_NAME, &form.csrf).ok();
