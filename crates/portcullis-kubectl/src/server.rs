@@ -128,19 +128,29 @@ impl Server {
         &self.base
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> Result<Tokens, Failure> {
+    /// Posts `form` to `path`; the status and the JSON body.
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), Failure> {
         let r = self
             .http
-            .post(format!("{}/oauth2/cli/token", self.base))
+            .post(format!("{}{path}", self.base))
             .form(form)
             .send()
             .await
             .map_err(|e| Failure::Other(format!("cannot reach {}: {e}", self.base)))?;
         let status = r.status();
-        let body: serde_json::Value = r
+        let body = r
             .json()
             .await
             .map_err(|e| Failure::Other(format!("unexpected answer from {}: {e}", self.base)))?;
+        Ok((status, body))
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> Result<Tokens, Failure> {
+        let (status, body) = self.post_form("/oauth2/cli/token", form).await?;
         if status.is_success() {
             return serde_json::from_value(body)
                 .map_err(|e| Failure::Other(format!("unexpected token answer: {e}")));
@@ -182,18 +192,9 @@ impl Server {
 
     /// Starts a device authorization (RFC 8628).
     pub async fn start_device(&self, client_host: &str) -> Result<DeviceStart, Failure> {
-        let r = self
-            .http
-            .post(format!("{}/oauth2/device/code", self.base))
-            .form(&[("client_host", client_host)])
-            .send()
-            .await
-            .map_err(|e| Failure::Other(format!("cannot reach {}: {e}", self.base)))?;
-        let status = r.status();
-        let body: serde_json::Value = r
-            .json()
-            .await
-            .map_err(|e| Failure::Other(format!("unexpected answer from {}: {e}", self.base)))?;
+        let (status, body) = self
+            .post_form("/oauth2/device/code", &[("client_host", client_host)])
+            .await?;
         if !status.is_success() {
             let description = body["error_description"].as_str().unwrap_or("refused");
             return Err(Failure::Other(format!("{status}: {description}")));
