@@ -230,9 +230,6 @@ pub(crate) mod tests {
 
     /// What tracing-subscriber writes for the edge's span and access event.
     fn through_tracing(json: bool, line: &AccessLine<'_>) -> String {
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let make = move || writer.clone();
         let emit = || {
             let span = tracing::info_span!(
                 "request",
@@ -250,11 +247,20 @@ pub(crate) mod tests {
                 tracing::info!(target: "portcullis::access", parent: &span, %method, %path, %route, status, latency_us, "finished processing request");
             }
         };
+        reference_lines(json, emit)
+    }
+
+    /// What `emit` logs through tracing-subscriber's own formatter, configured as the
+    /// process configured it before it had its own (text without the target, or
+    /// flattened JSON with it): the reference our lines are compared with.
+    pub(crate) fn reference_lines(json: bool, emit: impl Fn()) -> String {
+        let capture = Capture::default();
+        let writer = capture.clone();
         let builder = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_target(false)
             .with_ansi(false)
-            .with_writer(make);
+            .with_writer(move || writer.clone());
         if json {
             let s = builder
                 .json()

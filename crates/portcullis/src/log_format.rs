@@ -289,7 +289,7 @@ mod tests {
     use tracing_subscriber::fmt::format::JsonFields as TracingJsonFields;
 
     use super::*;
-    use crate::access_sink::tests::Capture;
+    use crate::access_sink::tests::{Capture, reference_lines};
 
     impl Capture {
         fn text(&self) -> String {
@@ -343,14 +343,7 @@ mod tests {
     /// The same events through tracing-subscriber's own formatter, in a request span
     /// as the edge opened it (`user` recorded when known), or in no span.
     fn through_tracing(json: bool, request: Option<(&str, Option<&str>)>) -> String {
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let builder = tracing_subscriber::fmt()
-            .with_max_level(Level::INFO)
-            .with_target(false)
-            .with_ansi(false)
-            .with_writer(move || writer.clone());
-        let emit = || match request {
+        reference_lines(json, || match request {
             Some((id, user)) => {
                 let span =
                     tracing::info_span!("request", request_id = id, user = tracing::field::Empty);
@@ -360,18 +353,7 @@ mod tests {
                 span.in_scope(events);
             }
             None => events(),
-        };
-        if json {
-            let s = builder
-                .json()
-                .flatten_event(true)
-                .with_target(true)
-                .finish();
-            tracing::subscriber::with_default(s, emit);
-        } else {
-            tracing::subscriber::with_default(builder.finish(), emit);
-        }
-        capture.text()
+        })
     }
 
     fn ours(json: bool, request: Option<(&str, Option<&str>)>) -> String {
