@@ -161,6 +161,24 @@ fn location(r: &Response) -> Option<String> {
 }
 
 /// A form value, URL-encoded.
+/// Behind a forward-auth proxy (Caddy, Traefik) whose app has a `skip_auth` rule for
+/// `/public`: the skipped path is open, and a client's own `X-Original-URL` naming it
+/// (which these proxies pass on) opens no other path. Portcullis decides on the
+/// proxy's `X-Forwarded-Uri`.
+pub async fn assert_original_url_opens_nothing(client: &reqwest::Client, app: &str) {
+    let r = client.get(format!("{app}/public")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "skip_auth path");
+    let r = client
+        .get(format!("{app}/private"))
+        .header("accept", "application/json")
+        .header("x-original-url", format!("{app}/public"))
+        .header("x-original-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -162,17 +162,7 @@ async fn caddy_forward_auth_contract(build: Build) {
 
     // skip_auth is decided on Caddy's X-Forwarded-Uri: a client's X-Original-URL,
     // which Caddy passes on to Portcullis, naming a skipped path opens nothing else.
-    let r = client.get(format!("{app}/public")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "skip_auth path");
-    let r = client
-        .get(format!("{app}/private"))
-        .header("accept", "application/json")
-        .header("x-original-url", format!("{app}/public"))
-        .header("x-original-method", "GET")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    portcullis_e2e::client::assert_original_url_opens_nothing(&client, app).await;
 
     // Sign in through Caddy's auth host, then smuggle identity headers.
     let mut bob = Agent::new();

@@ -207,17 +207,7 @@ async fn traefik_forward_auth_contract() {
 
     // skip_auth is decided on Traefik's X-Forwarded-Uri: a client's X-Original-URL
     // naming a skipped path does not open another one.
-    let r = client.get(format!("{app}/public")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "skip_auth path");
-    let r = client
-        .get(format!("{app}/private"))
-        .header("accept", "application/json")
-        .header("x-original-url", format!("{app}/public"))
-        .header("x-original-method", "GET")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    portcullis_e2e::client::assert_original_url_opens_nothing(&client, app).await;
 
     // Signed in (through Traefik's auth host), the app sees only Portcullis' identity
     // and Traefik's forwarded headers, never the client's.
