@@ -224,22 +224,26 @@ impl<F: Future<Output = Response>> Future for Handled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // A shed request has no handling: its answer is ready at once.
+        let answer = match this.call.as_mut().as_pin_mut() {
+            Some(scoped) => match scoped.poll(cx) {
+                Poll::Ready(answer) => Some(answer),
+                Poll::Pending => return Poll::Pending,
+            },
+            None => None,
+        };
         let Some(mut done) = this.done.take() else {
             // Polled after it finished: a bug of the caller's, answered, not a panic.
             return Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
         };
-        let response = match this.call.as_mut().as_pin_mut() {
-            Some(mut scoped) => {
-                let answer = match scoped.as_mut().poll(cx) {
-                    Poll::Ready(answer) => answer,
-                    Poll::Pending => {
-                        *this.done = Some(done);
-                        return Poll::Pending;
-                    }
-                };
+        let response = match answer {
+            Some(answer) => {
                 // Finished: the context comes back, with the session it learnt.
-                let context = scoped
-                    .take_value()
+                let context = this
+                    .call
+                    .as_mut()
+                    .as_pin_mut()
+                    .and_then(|scoped| scoped.take_value())
                     .unwrap_or_else(|| RequestContext::new("".into(), None));
                 drop(this.in_flight.take());
                 let response = match answer {
