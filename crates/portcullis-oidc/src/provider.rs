@@ -224,10 +224,7 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             self.issuer.as_str().trim_end_matches('/')
         );
-        let ok = matches!(
-            self.http.get(url).timeout(PROBE_TIMEOUT).send().await,
-            Ok(r) if r.status().is_success()
-        );
+        let ok = http_client::probe(&self.http, &url, PROBE_TIMEOUT).await;
         if let Ok(mut guard) = self.probe.lock() {
             *guard = Some((Instant::now(), ok));
         }
