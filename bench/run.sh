@@ -68,7 +68,7 @@ wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create
 
 IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port); PM=$(free_port)
 NGINX=$(free_port); STATIC=$(free_port); CHAIN=$(free_port); PLAIN=$(free_port)
-FREEAUTH=$(free_port); FREECHAIN=$(free_port)
+FREEAUTH=$(free_port); FREECHAIN=$(free_port); FREELOG=$(free_port)
 
 node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
 pids+=($!)
@@ -115,7 +115,7 @@ FLOOR=$(free_port)
 FLOOR_PID=$!; pids+=("$FLOOR_PID")
 # `no-access-log` is the product's own switch: log.level = "warn" (no access line);
 # `no-access-event`: `info,portcullis::access=off` (every other info line stays).
-ABLATIONS=${BENCH_ABLATIONS-"no-access-log no-access-event http1 no-header-timeout no-timeout no-metrics no-hot no-edge http1,no-header-timeout,no-timeout,no-edge"}
+ABLATIONS=${BENCH_ABLATIONS-"no-access-log no-access-event http1 no-header-timeout tokio-header-timer no-timeout no-metrics no-hot no-edge http1,no-header-timeout,no-timeout,no-edge"}
 declare -A AB_PORT AB_PID
 for a in $ABLATIONS; do
   port=$(free_port)
@@ -249,7 +249,11 @@ CONF
 NGINX_PID=$LAST_PID
 nginx_instance freeauth "    server { listen 127.0.0.1:$FREEAUTH; location / { $IDENTITY return 202; } }"
 FREEAUTH_PID=$LAST_PID
-wait_port "$NGINX"; wait_port "$CHAIN"; wait_port "$FREECHAIN"; wait_port "$FREEAUTH"
+# The same, writing an access line per request to a file as Portcullis does (nginx's
+# combined format, batched like Portcullis's log: 64 KiB or 50 ms).
+nginx_instance freelog "    server { listen 127.0.0.1:$FREELOG; access_log $DIR/freelog/logs/access.log combined buffer=64k flush=50ms; location / { $IDENTITY return 202; } }"
+FREELOG_PID=$LAST_PID
+wait_port "$NGINX"; wait_port "$CHAIN"; wait_port "$FREECHAIN"; wait_port "$FREEAUTH"; wait_port "$FREELOG"
 
 
 rss_kb() { # pid(s): sum of peak RSS (VmHWM) in KB
@@ -323,6 +327,7 @@ run ceiling "http://127.0.0.1:$NGINX/" "" "" $(nginx_pids)
 # nginx `return 202;` with the 202's bytes: sent the session cookie, answering with
 # Portcullis's identity headers (the free auth service below).
 run ceilingbytes "http://127.0.0.1:$FREEAUTH/" "auth.example.test" "$COOKIE_C" "$FREEAUTH_PID" $(pgrep -P "$FREEAUTH_PID")
+run ceilinglog "http://127.0.0.1:$FREELOG/" "auth.example.test" "$COOKIE_C" "$FREELOG_PID" $(pgrep -P "$FREELOG_PID")
 run floor401 "http://127.0.0.1:$FLOOR/oauth2/auth" "" "" "$FLOOR_PID"
 run floorping "http://127.0.0.1:$FLOOR/ping" "" "" "$FLOOR_PID"
 run ping "http://127.0.0.1:$PC/ping" "auth.example.test:$PC" "" "$PC_PID"
@@ -389,6 +394,8 @@ Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 | nginx → auth_request → Portcullis → static | ${RPS[chain]} | $(ratio "${RPS[chain]}" "${RPS[plain]}") | nginx → static | ${P50[chain]} | ${P99[chain]} | ${RSS[chain]} MB (nginx + Portcullis) | ${CPU[chain]} µs |
 | nginx → auth_request → free auth (nginx 202, same headers) → static | ${RPS[freechain]} | $(ratio "${RPS[freechain]}" "${RPS[plain]}") | nginx → static | ${P50[freechain]} | ${P99[freechain]} | ${RSS[freechain]} MB (both nginx) | ${CPU[freechain]} µs |
 | the Portcullis chain against the free-auth chain | | $(ratio "${RPS[chain]}" "${RPS[freechain]}") | free-auth chain | | | | |
+| nginx \`return 202;\` with the 202's bytes and an access line (the same work) | ${RPS[ceilinglog]} | 1.00× | itself | ${P50[ceilinglog]} | ${P99[ceilinglog]} | ${RSS[ceilinglog]} MB (nginx) | ${CPU[ceilinglog]} µs |
+| Portcullis /oauth2/auth, cookie store, against it | | $(ratio "${RPS[cookie]}" "${RPS[ceilinglog]}") | the same work | | | | |
 TABLE
 row() { # label key: a row of the floor table
   printf '| %s | %s | %s µs | %s | %s | %s |\n' "$1" "${RPS[$2]}" "${CPU[$2]}" "${CPUU[$2]}" "${CPUS[$2]}" \
@@ -405,6 +412,7 @@ row "floor /ping (hyper, no layers)" floorping
 row "floor 401" floor401
 row "nginx \`return 202;\`" ceiling
 row "nginx \`return 202;\` with the 202's bytes (sent the session cookie, answering the identity headers)" ceilingbytes
+row "the same and an access line per request, to a file" ceilinglog
 row "Portcullis /ping" ping
 row "Portcullis /oauth2/auth, no session (401)" nosession
 row "Portcullis /oauth2/auth, cookie session (202)" cookie

@@ -7,7 +7,9 @@
 //!
 //! - `http1`: hyper's HTTP/1 connection builder instead of the auto (HTTP/1 + h2c)
 //!   one, when TLS is off;
-//! - `no-header-timeout`: no header-read timer per request head;
+//! - `no-header-timeout`: no header-read timeout at all;
+//! - `tokio-header-timer`: the header-read timeout as hyper-util's `TokioTimer` keeps
+//!   it (a timer-wheel entry per request head) instead of one per connection;
 //! - `no-timeout`: no request timeout layer on the routes that have one;
 //! - `no-edge`: no edge layer (request id, context, metrics, access line, shedding);
 //! - `no-metrics`: the edge layer without its per-request metrics;
@@ -23,6 +25,8 @@ pub struct Ablation {
     pub http1: bool,
     /// No header-read timeout.
     pub no_header_timeout: bool,
+    /// The header-read timeout with a timer per request head.
+    pub tokio_header_timer: bool,
     /// No request timeout layer.
     pub no_timeout: bool,
     /// No edge layer.
@@ -43,6 +47,7 @@ pub fn ablation() -> Ablation {
             match item {
                 "http1" => a.http1 = true,
                 "no-header-timeout" => a.no_header_timeout = true,
+                "tokio-header-timer" => a.tokio_header_timer = true,
                 "no-timeout" => a.no_timeout = true,
                 "no-edge" => a.no_edge = true,
                 "no-metrics" => a.no_metrics = true,

@@ -26,6 +26,7 @@ use tower::ServiceExt as _;
 use tracing_subscriber::EnvFilter;
 
 pub mod access_sink;
+pub mod head_timer;
 pub mod log_format;
 pub mod log_sink;
 
@@ -286,9 +287,9 @@ fn connection_builder(serving: &ServeSettings) -> auto::Builder<TokioExecutor> {
     } else {
         Some(HEADER_READ_TIMEOUT)
     };
+    // The timer is each connection's own ([`head_timer`], set in [`connection`]).
     builder
         .http1()
-        .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         // Validated to be at least hyper's minimum (8 KiB): below it hyper panics.
         .max_buf_size(
@@ -333,14 +334,24 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: portcullis_http::hot::Hot,
-    builder: auto::Builder<TokioExecutor>,
+    mut builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     max_buf: usize,
     watcher: Watcher,
 ) {
     let _ = stream.set_nodelay(true);
+    // hyper's header-read timeout, one timer for the connection (not one per head),
+    // which also closes connections that bring no request at all.
+    let timer = head_timer::HeadTimer::new();
+    if portcullis_http::ablation::ablation().tokio_header_timer {
+        builder.http1().timer(TokioTimer::new());
+    } else {
+        builder.http1().timer(timer.clone());
+    }
+    let marks = timer.clone();
     // The peer address, for forwarded-header trust, as `axum::serve` would give it.
     let service = TowerToHyperService::new(app.map_request(move |r: http::Request<Incoming>| {
+        marks.served();
         let mut r = r.map(axum::body::Body::new);
         r.extensions_mut().insert(ConnectInfo(peer));
         r
@@ -350,16 +361,19 @@ async fn connection(
             // Benchmark ablation only: HTTP/1 without the auto builder's h2c detection
             // (and without upgrades: no WebSockets).
             let mut http1 = hyper::server::conn::http1::Builder::new();
-            http1.timer(TokioTimer::new()).max_buf_size(max_buf);
+            http1.timer(timer.clone()).max_buf_size(max_buf);
             if !portcullis_http::ablation::ablation().no_header_timeout {
                 http1.header_read_timeout(HEADER_READ_TIMEOUT);
             }
             let conn = http1.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(conn).await.map_err(Into::into)
+            let conn = async { watcher.watch(conn).await.map_err(Into::into) };
+            timer.watch(conn, HEADER_READ_TIMEOUT).await
         }
         None => {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+            timer
+                .watch(watcher.watch(conn.into_owned()), HEADER_READ_TIMEOUT)
+                .await
         }
         Some(acceptor) => {
             let stream =
@@ -375,7 +389,9 @@ async fn connection(
                     }
                 };
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+            timer
+                .watch(watcher.watch(conn.into_owned()), HEADER_READ_TIMEOUT)
+                .await
         }
     };
     if let Err(e) = result {
