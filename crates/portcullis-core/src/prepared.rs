@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderMap;
 use portcullis_oidc::Claims;
 use portcullis_session::SessionState;
 use portcullis_session::store::{Located, Stored};
@@ -19,8 +19,10 @@ pub struct Prepared {
     pub state: SessionState,
     /// Identity from its ID token.
     pub identity: Identity,
-    /// The token and identity headers `/oauth2/auth` answers with.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The token and identity headers `/oauth2/auth` answers with, as a map: a 202
+    /// takes a clone of it (two allocations and reference counts) instead of hashing
+    /// and inserting each header again on every request.
+    pub headers: HeaderMap,
     /// The ID token's lifetime as issued (`exp - iat`, seconds), when it says.
     pub token_lifetime: Option<u64>,
 }
@@ -34,7 +36,12 @@ impl Prepared {
     ) -> Option<Self> {
         let parsed = Claims::from_verified_jwt(&session.id_token)?;
         let identity = Identity::from_claims(&parsed, claims)?;
-        let headers = identity_headers(headers, &session.id_token, &identity);
+        let list = identity_headers(headers, &session.id_token, &identity);
+        let mut headers = HeaderMap::with_capacity(list.len());
+        for (name, value) in list {
+            // `insert`, as the answers did: a name configured twice keeps its last value.
+            headers.insert(name, value);
+        }
         let token_lifetime = parsed
             .expires_at()
             .zip(parsed.issued_at())
@@ -71,7 +78,41 @@ impl Prepared {
 ///
 /// Time checks (lifetime, expiry, refresh) still run on every request.
 pub struct PreparedCache {
-    inner: quick_cache::sync::Cache<String, Cached>,
+    inner: quick_cache::sync::Cache<String, Cached, quick_cache::UnitWeighter, TailHash>,
+}
+
+/// How many bytes at the end of a cookie value the cache hashes.
+const HASHED_TAIL: usize = 32;
+
+/// Hashes a cookie value by its last [`HASHED_TAIL`] bytes only. Every cookie the
+/// cache holds opened with AES-GCM, and its value ends with the seal's 16-byte tag
+/// (base64): as evenly spread as a hash of the whole value, without reading the few
+/// KB of every request's cookie to compute one. Lookups still compare whole values,
+/// and only cookies that opened are ever inserted, so a value crafted to share a
+/// tail costs its sender one comparison and finds nothing.
+#[derive(Clone, Default)]
+struct TailHash(quick_cache::DefaultHashBuilder);
+
+/// The hasher of [`TailHash`].
+struct Tail<H>(H);
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = Tail<<quick_cache::DefaultHashBuilder as std::hash::BuildHasher>::Hasher>;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        Tail(self.0.build_hasher())
+    }
+}
+
+impl<H: std::hash::Hasher> std::hash::Hasher for Tail<H> {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+    }
 }
 
 /// One entry of [`PreparedCache`].
@@ -86,7 +127,13 @@ impl PreparedCache {
     /// A cache of at most `entries` sessions (a few KB each).
     pub fn new(entries: usize) -> Self {
         Self {
-            inner: quick_cache::sync::Cache::new(entries.max(1)),
+            inner: quick_cache::sync::Cache::with(
+                entries.max(1),
+                entries.max(1) as u64,
+                quick_cache::UnitWeighter,
+                TailHash::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
         }
     }
 
@@ -114,5 +161,59 @@ impl std::fmt::Debug for PreparedCache {
         f.debug_struct("PreparedCache")
             .field("len", &self.inner.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cached(user: &str) -> Cached {
+        Cached {
+            prepared: Arc::new(Prepared {
+                state: SessionState {
+                    id: user.into(),
+                    id_token: "t".into(),
+                    id_token_expires_at: 0,
+                    refresh_token: None,
+                    created_at: 0,
+                    expires_at: 0,
+                    grant: None,
+                },
+                identity: Identity {
+                    user: user.into(),
+                    email: None,
+                    groups: vec![],
+                    preferred_username: None,
+                },
+                headers: HeaderMap::new(),
+                token_lifetime: None,
+            }),
+            redis: None,
+        }
+    }
+
+    /// Values that share their hashed tail (or are shorter than it) are still told
+    /// apart by the whole value.
+    #[test]
+    fn values_sharing_a_tail_are_different_entries() {
+        let cache = PreparedCache::new(16);
+        let tail = "T".repeat(HASHED_TAIL);
+        let (a, b) = (format!("aaaa{tail}"), format!("bbbb{tail}"));
+        cache.insert(a.clone(), cached("alice"));
+        assert!(
+            cache.get(&b).is_none(),
+            "a value with the same tail is a miss"
+        );
+        cache.insert(b.clone(), cached("bob"));
+        cache.insert("short".into(), cached("carol"));
+        let user = |k: &str| cache.get(k).map(|c| c.prepared.identity.user.clone());
+        assert_eq!(user(&a).as_deref(), Some("alice"));
+        assert_eq!(user(&b).as_deref(), Some("bob"));
+        assert_eq!(user("short").as_deref(), Some("carol"));
+        assert_eq!(user(&tail), None);
+        cache.remove(&a);
+        assert_eq!((user(&a), user(&b).as_deref()), (None, Some("bob")));
     }
 }

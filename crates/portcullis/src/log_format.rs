@@ -314,7 +314,7 @@ mod tests {
                 groups: vec![],
                 preferred_username: None,
             },
-            headers: vec![],
+            headers: http::HeaderMap::new(),
             token_lifetime: None,
         })
     }

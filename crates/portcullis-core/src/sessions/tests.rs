@@ -86,13 +86,10 @@ async fn a_valid_cookie_session_answers_its_identity_and_headers() {
     assert_eq!(loaded.prepared.identity.user, "alice@example.test");
     assert_eq!(loaded.prepared.identity.groups, ["platform", "dev"]);
     assert!(loaded.set_cookie.is_none());
-    let auth = loaded
-        .prepared
-        .headers
-        .iter()
-        .find(|(n, _)| n == "authorization")
-        .map(|(_, v)| v.to_str().unwrap().to_owned())
-        .unwrap();
+    let auth = loaded.prepared.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(auth.starts_with("Bearer ey"));
     // The second lookup is served from the prepared cache: the same value.
     let Lookup::Valid(again) = s.load(Some(&cookie), NOW).await else {

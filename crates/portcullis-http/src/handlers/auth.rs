@@ -57,10 +57,8 @@ pub async fn auth(State(state): State<Arc<AppState>>, request: Request) -> Respo
             ) {
                 Ok(()) => {
                     let mut r = StatusCode::ACCEPTED.into_response();
-                    let headers = r.headers_mut();
-                    for (name, value) in &loaded.prepared.headers {
-                        headers.insert(name.clone(), value.clone());
-                    }
+                    // The answer has no headers yet: the prepared map is all of them.
+                    *r.headers_mut() = loaded.prepared.headers.clone();
                     r
                 }
                 Err(denial) => {

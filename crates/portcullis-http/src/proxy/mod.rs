@@ -72,7 +72,7 @@ pub async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Resp
     };
     let skip = authz::skip_auth(&state.settings.authz.skip_auth, parts.method.as_str(), path);
     let (set_cookies, identity_headers) = if skip {
-        (Vec::new(), Vec::new())
+        (Vec::new(), http::HeaderMap::new())
     } else {
         let cookies = RequestCookies::parse(&parts.headers);
         let lookup = request::authenticate(&state, &parts.headers, &cookies, unix_now()).await;
@@ -142,7 +142,7 @@ async fn forward(
     mut request: Request,
     ctx: &Ctx,
     peer: Option<std::net::IpAddr>,
-    identity: &[(HeaderName, HeaderValue)],
+    identity: &http::HeaderMap,
 ) -> Response {
     let Some(client) = state.upstream_client.inner.as_ref() else {
         return bad_gateway(state, ctx, "no upstream client");
