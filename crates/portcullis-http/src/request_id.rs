@@ -9,6 +9,9 @@ use http::HeaderValue;
 /// The header carrying the id both ways.
 pub const HEADER: &str = "x-request-id";
 
+/// [`HEADER`] parsed once: a `&str` name is parsed again on every lookup.
+pub(crate) const HEADER_NAME: http::HeaderName = http::HeaderName::from_static(HEADER);
+
 /// The id of a request (handlers read it from the request's context:
 /// `crate::request::request_id`).
 #[derive(Debug, Clone)]
@@ -63,7 +66,7 @@ fn inbound(headers: &http::HeaderMap, trusted: bool) -> Option<Arc<str>> {
     if !trusted {
         return None;
     }
-    let value = headers.get(HEADER)?.to_str().ok()?;
+    let value = headers.get(HEADER_NAME)?.to_str().ok()?;
     (!value.is_empty()
         && value.len() <= 128
         && value

@@ -15,17 +15,19 @@ use crate::state::AppState;
 /// every other line (nginx's own access log may already say it all).
 pub const ACCESS: &str = "portcullis::access";
 
-/// Marks every value of `name` sensitive.
-pub(super) fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
-    if let header::Entry::Occupied(mut e) = headers.entry(name) {
-        for v in e.iter_mut() {
-            v.set_sensitive(true);
+/// Marks every value of the headers named in `names` sensitive, in one walk over the
+/// map (a request or answer has a handful of headers): `HeaderMap::entry`, once per
+/// name, hashed it, probed, and first checked for room to insert.
+pub(super) fn mark_sensitive(headers: &mut HeaderMap, names: [&HeaderName; 2]) {
+    for (name, value) in headers.iter_mut() {
+        if names.contains(&name) {
+            value.set_sensitive(true);
         }
     }
 }
 
 /// The request id's header, parsed once (a `&str` name is parsed on every insert).
-const ECHO: HeaderName = HeaderName::from_static(request_id::HEADER);
+const ECHO: HeaderName = request_id::HEADER_NAME;
 
 /// The route a request matched, for metrics and the access line: axum's template,
 /// or the fixed path of a route [`crate::hot`] dispatched itself.
@@ -62,8 +64,7 @@ impl Done {
     /// access line.
     pub(super) fn finish(self, state: &AppState, mut response: Response) -> Response {
         let headers = response.headers_mut();
-        mark_sensitive(headers, &header::SET_COOKIE);
-        mark_sensitive(headers, &header::AUTHORIZATION);
+        mark_sensitive(headers, [&header::SET_COOKIE, &header::AUTHORIZATION]);
         if let Some(echo) = self.echo {
             headers.insert(ECHO, echo);
         }

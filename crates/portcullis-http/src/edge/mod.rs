@@ -171,8 +171,7 @@ impl EdgeLayer {
         // The request's logging and audit context: no tracing span per request.
         let context = RequestContext::new(Arc::clone(&id.0), peer);
         let headers = request.headers_mut();
-        mark_sensitive(headers, &header::COOKIE);
-        mark_sensitive(headers, &header::AUTHORIZATION);
+        mark_sensitive(headers, [&header::COOKIE, &header::AUTHORIZATION]);
         let echo = id.header_value();
         let done = |context| Done {
             echo,
