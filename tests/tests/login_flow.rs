@@ -420,3 +420,37 @@ async fn token_header_is_configurable() {
         true
     );
 }
+
+/// Every application on the parent domain sends its cookies to us too. One holding
+/// text that is not ASCII (UTF-8, or Latin-1 as some servers write it) must not hide
+/// the session cookie beside it: it did, and every request was a 401 (a login loop).
+#[tokio::test]
+async fn foreign_cookies_that_are_not_ascii_do_not_hide_the_session() {
+    let Some((_idp, p)) = stack("").await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    let landing = agent.sign_in(&p.public_url, "bob").await;
+    assert_eq!(landing.status, StatusCode::FOUND);
+    let session = agent.site.get("_portcullis").unwrap().to_owned();
+    for foreign in [&b"lang=Jos\xc3\xa9"[..], b"lang=Jos\xe9", b"n\xe4me=1"] {
+        let mut value = foreign.to_vec();
+        value.extend_from_slice(format!("; _portcullis={session}").as_bytes());
+        let r = agent
+            .http
+            .get(format!("{}/oauth2/auth", p.public_url))
+            .header(
+                reqwest::header::COOKIE,
+                reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(foreign)
+        );
+    }
+}
