@@ -23,20 +23,6 @@ fn visible_name(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
-/// `bytes` without leading and trailing spaces and tabs (the only whitespace a
-/// header value can hold).
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
-}
-
 /// `bytes` without leading and trailing double quotes.
 fn unquote(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != b'"').unwrap_or(bytes.len());
@@ -84,10 +70,12 @@ impl<'a> RequestCookies<'a> {
                     Some(i) => (&rest[..i], Some(&rest[i + 1..])),
                     None => (rest, None),
                 };
+                // `trim_ascii`: of the whitespace it knows, a header value holds only
+                // spaces and tabs.
                 if let Some(eq) = memchr::memchr(b'=', pair)
-                    && let Some(name) = visible_name(trim(&pair[..eq]))
+                    && let Some(name) = visible_name(pair[..eq].trim_ascii())
                 {
-                    pairs.push((name, unquote(trim(&pair[eq + 1..]))));
+                    pairs.push((name, unquote(pair[eq + 1..].trim_ascii())));
                 }
                 match next {
                     Some(next) => rest = next,

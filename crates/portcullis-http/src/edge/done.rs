@@ -26,9 +26,6 @@ pub(super) fn mark_sensitive(headers: &mut HeaderMap, names: [&HeaderName; 2]) {
     }
 }
 
-/// The request id's header, parsed once (a `&str` name is parsed on every insert).
-const ECHO: HeaderName = request_id::HEADER_NAME;
-
 /// The route a request matched, for metrics and the access line: axum's template,
 /// or the fixed path of a route [`crate::hot`] dispatched itself.
 #[derive(Debug, Clone)]
@@ -66,7 +63,7 @@ impl Done {
         let headers = response.headers_mut();
         mark_sensitive(headers, [&header::SET_COOKIE, &header::AUTHORIZATION]);
         if let Some(echo) = self.echo {
-            headers.insert(ECHO, echo);
+            headers.insert(request_id::HEADER_NAME, echo);
         }
         let status = response.status();
         let route = self.route.as_ref().map(RouteName::as_str);
