@@ -19,8 +19,7 @@ DIR=$(mktemp -d /tmp/portcullis-ab.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. bench/common.sh
 
 IDP=$(free_port); PA=$(free_port); PB=$(free_port); NGINX=$(free_port)
 node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
@@ -28,25 +27,7 @@ pids+=($!)
 wait_port "$IDP"
 SECRET=$("$A" secret)
 serve() { # binary port: sets LAST_PID
-  cat >"$DIR/p$2.toml" <<CONF
-[server]
-listen = "127.0.0.1:$2"
-worker_threads = 1
-trusted_proxies = ["127.0.0.1/32"]
-[oidc]
-issuer_url = "http://127.0.0.1:$IDP"
-client_id = "portcullis"
-client_secret = "portcullis-secret"
-redirect_url = "http://auth.example.test:$2/oauth2/callback"
-[cookie]
-secrets = ["$SECRET"]
-domains = [".example.test"]
-secure = false
-[redirect]
-whitelist_domains = [".example.test:*"]
-[log]
-level = "${BENCH_LOG:-info}"
-CONF
+  bench_config "$DIR/p$2.toml" "$2" cookie 1 "${BENCH_LOG:-info}"
   "$1" serve --config "$DIR/p$2.toml" >"$DIR/portcullis-$2.log" 2>&1 &
   LAST_PID=$!; pids+=("$LAST_PID")
 }
@@ -66,12 +47,7 @@ CONF
 nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/stderr.log" &
 NGINX_PID=$!; pids+=("$NGINX_PID")
 wait_port "$PA"; wait_port "$PB"; wait_port "$NGINX"
-for p in "$PA" "$PB"; do
-  for _ in $(seq 1 100); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/ready', timeout=1)" 2>/dev/null && break
-    sleep 0.2
-  done
-done
+for p in "$PA" "$PB"; do wait_ready "$p"; done
 COOKIE=$(python3 bench/login.py "http://auth.example.test:$PA" alice)
 [ "$BPATH" = /oauth2/auth ] || COOKIE=""
 

@@ -14,7 +14,8 @@
 # a real session (cookie store, one worker thread, `info` logging), and the 202 with
 # one piece removed (PORTCULLIS_BENCH_ABLATE, and `log.level = "warn"`).
 # Counts move by a few hundred between runs (how often a read finds no data yet).
-# BENCH_BIN=<path> counts another build; INSTR_ONLY="202 ping" some targets.
+# BENCH_BIN=<path> counts another build; INSTR_ONLY="<labels>" only the targets
+# whose labels it contains (INSTR_ONLY="floor 401").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-3000}
@@ -32,8 +33,7 @@ DIR=$(mktemp -d /tmp/portcullis-instr.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 600); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. bench/common.sh
 
 IDP=$(free_port)
 node tests/idp/idp.mjs --port "$IDP" --id-token-ttl 3600 >"$DIR/idp.out" 2>"$DIR/idp.log" &
@@ -71,29 +71,6 @@ for _ in range(n):
 PY
 }
 
-config() { # port: writes the config of a Portcullis on that port, prints its path
-  cat >"$DIR/p$1.toml" <<CONF
-[server]
-listen = "127.0.0.1:$1"
-worker_threads = 1
-trusted_proxies = ["127.0.0.1/32"]
-[oidc]
-issuer_url = "http://127.0.0.1:$IDP"
-client_id = "portcullis"
-client_secret = "portcullis-secret"
-redirect_url = "http://auth.example.test:$1/oauth2/callback"
-[cookie]
-secrets = ["$SECRET"]
-domains = [".example.test"]
-secure = false
-[redirect]
-whitelist_domains = [".example.test:*"]
-[log]
-level = "info"
-CONF
-  echo "$DIR/p$1.toml"
-}
-
 # Counts one target.
 count() { # label server(floor|portcullis) path status env
   local label=$1 server=$2 path=$3 status=$4 env=$5
@@ -101,7 +78,10 @@ count() { # label server(floor|portcullis) path status env
   local port; port=$(free_port)
   local out=$DIR/cg-$port.out
   local cmd=("$FLOOR_BIN" "127.0.0.1:$port")
-  [ "$server" = portcullis ] && cmd=("$BIN" serve --config "$(config "$port")")
+  if [ "$server" = portcullis ]; then
+    bench_config "$DIR/p$port.toml" "$port" cookie 1 info
+    cmd=("$BIN" serve --config "$DIR/p$port.toml")
+  fi
   # shellcheck disable=SC2086
   env $env valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
     --toggle-collect='*Dispatcher*poll_catch*' "${cmd[@]}" >"$DIR/server-$port.log" 2>&1 &
@@ -110,10 +90,7 @@ count() { # label server(floor|portcullis) path status env
   wait_port "$port"
   local cookie=""
   if [ "$status" = 202 ]; then
-    for _ in $(seq 1 100); do
-      python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/ready', timeout=2)" 2>/dev/null && break
-      sleep 0.3
-    done
+    wait_ready "$port"
     cookie=$(python3 bench/login.py "http://auth.example.test:$port" alice)
   fi
   drive "$port" "$path" "$cookie" "$status" 1

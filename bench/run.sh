@@ -63,8 +63,7 @@ DIR=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. bench/common.sh
 
 IDP=$(free_port); REDIS=$(free_port); PC=$(free_port); PR=$(free_port); PM=$(free_port)
 NGINX=$(free_port); STATIC=$(free_port); CHAIN=$(free_port); PLAIN=$(free_port)
@@ -79,29 +78,7 @@ wait_port "$IDP"; wait_port "$REDIS"
 SECRET=$("$BIN" secret)
 THREADS=${BENCH_THREADS:-1}
 portcullis() { # port store worker_threads
-  cat >"$DIR/p$1.toml" <<CONF
-[server]
-listen = "127.0.0.1:$1"
-worker_threads = $3
-trusted_proxies = ["127.0.0.1/32"]
-[oidc]
-issuer_url = "http://127.0.0.1:$IDP"
-client_id = "portcullis"
-client_secret = "portcullis-secret"
-redirect_url = "http://auth.example.test:$1/oauth2/callback"
-[cookie]
-secrets = ["$SECRET"]
-domains = [".example.test"]
-secure = false
-[redirect]
-whitelist_domains = [".example.test:*"]
-[log]
-level = "${BENCH_LOG:-info}"
-[session]
-store = "$2"
-[redis]
-url = "redis://127.0.0.1:$REDIS/0"
-CONF
+  bench_config "$DIR/p$1.toml" "$1" "$2" "$3" "${BENCH_LOG:-info}"
   "${SERVER_CPU[@]}" env ${BENCH_ENV:-} "$BIN" serve --config "$DIR/p$1.toml" >"$DIR/portcullis-$1.log" 2>&1 &
   LAST_PID=$!
   pids+=("$LAST_PID")
@@ -133,12 +110,7 @@ portcullis "$PR" redis "$THREADS"; PR_PID=$LAST_PID
 portcullis "$PM" cookie 0; PM_PID=$LAST_PID
 wait_port "$PC"; wait_port "$PR"; wait_port "$PM"; wait_port "$FLOOR"
 for a in $ABLATIONS; do wait_port "${AB_PORT[$a]}"; done
-for p in "$PC" "$PR" "$PM" "${AB_PORT[@]}"; do
-  for _ in $(seq 1 100); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/ready', timeout=1)" 2>/dev/null && break
-    sleep 0.2
-  done
-done
+for p in "$PC" "$PR" "$PM" "${AB_PORT[@]}"; do wait_ready "$p"; done
 
 COOKIE_C=$(python3 bench/login.py "http://auth.example.test:$PC" alice)
 COOKIE_R=$(python3 bench/login.py "http://auth.example.test:$PR" alice)
